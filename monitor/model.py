@@ -1,0 +1,121 @@
+"""Frozen dataclasses passed between the pipeline stages.
+
+Stages never hand each other a feedparser dict, a trafilatura document or a database row: they
+convert at their boundary into these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Severity = Literal["critical", "high", "medium", "low"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
+
+
+def severity_rank(severity: Severity) -> int:
+    """0 for critical … 3 for low: smaller is more severe."""
+    return SEVERITIES.index(severity)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A configured feed."""
+
+    name: str
+    url: str
+    interval: int  # seconds between polls
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store remembers of a feed between polls."""
+
+    url: str  # the URL last polled (config URL unless a permanent redirect was accepted)
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: str | None = None  # ok | not_modified | error
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    last_polled_at: datetime | None = None
+    next_poll_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a feed, as the feed told it."""
+
+    feed: str  # feed name
+    guid: str  # the feed's id for the item, or a stable fallback (link, else content hash)
+    link: str | None
+    title: str
+    summary: str  # plain text
+    published: datetime | None  # timezone-aware UTC
+
+
+PollStatus = Literal["ok", "not_modified", "error"]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """The outcome of polling one feed. Errors are values here, not exceptions."""
+
+    feed: str
+    status: PollStatus
+    entries: tuple[Entry, ...] = ()
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+
+
+ArticleSource = Literal["page", "summary"]
+
+
+@dataclass(frozen=True)
+class Article:
+    """The text of an entry: from its page when it could be had, else from the feed summary."""
+
+    entry: Entry
+    url: str | None  # the page URL the text came from (after redirects), or the entry link
+    title: str
+    text: str
+    published: datetime | None
+    site: str | None
+    source: ArticleSource
+    note: str | None = None  # why the summary was used, when it was
+
+
+@dataclass(frozen=True)
+class Match:
+    """One rule that matched an article, with the evidence."""
+
+    rule_id: str
+    title: str
+    severity: Severity
+    tags: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()  # canonical names of the entities found
+    terms: tuple[str, ...] = ()  # the term-list words / phrases found
+    snippet: str = ""  # the sentence (or window) where the evidence was found
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alert for one target, as stored in the outbox and handed to ``Target.send``."""
+
+    key: str  # idempotency key: stable across retries of this alert to this target
+    target: str  # target name from the config
+    story_id: int
+    severity: Severity
+    title: str
+    url: str | None
+    feed: str
+    site: str | None
+    published: datetime | None
+    snippet: str
+    matches: tuple[Match, ...]
+    created_at: datetime
+    kind: Literal["new", "update", "operator"] = "new"
+    sources: tuple[str, ...] = field(default_factory=tuple)  # other outlets in the story
