@@ -1,0 +1,258 @@
+"""The store: SQLite through sqlite-utils, the one place SQL lives.
+
+WAL mode, ``synchronous=FULL`` (the outbox marks must survive a power cut: the write volume is a
+few rows per story, so the fsync cost is small), a 5 s busy timeout, foreign keys on, a
+connection per thread, and ``BEGIN IMMEDIATE`` for every read-then-write transaction. Methods
+take and return model objects, never dict rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from monitor.errors import StoreError
+from monitor.model import Alert, Article, Entry, Feed, FeedState, Match, PollResult, Severity
+from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out
+from monitor.store.schema import MIGRATIONS
+
+__all__ = ["DueAlert", "Store"]
+
+
+@dataclass(frozen=True)
+class DueAlert:
+    """An outbox row ready for an attempt."""
+
+    id: int
+    alert: Alert
+    attempts: int
+
+
+class Store:
+    """Open with ``Store.open(path)``; safe to share across threads (a connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed), check and migrate the database at ``path``."""
+        store = cls(Path(path))
+        store._check()
+        store.migrate()
+        return store
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
+                                       check_same_thread=True)
+                conn.execute("PRAGMA busy_timeout = 5000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except (sqlite3.Error, OSError) as e:
+                raise StoreError(f"cannot open database {self.path}: {e}") from e
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """One ``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back whole on any exception."""
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot start a transaction on {self.path}: {e}") from e
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            db.rollback()
+            raise StoreError(f"cannot commit to {self.path}: {e}") from e
+
+    def _check(self) -> None:
+        """Refuse a corrupt file, or one that holds another program's tables, before writing a
+        byte to it (read-only connection; WAL mode is switched on only afterwards)."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        try:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+                tables = {r[0] for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path} is not a usable SQLite database: {e}") from e
+        if ok != "ok":
+            raise StoreError(f"{self.path} failed its integrity check: {ok}")
+        if tables and "_migrations" not in tables:
+            raise StoreError(f"{self.path} holds tables that are not news-monitor's; refusing "
+                             "to touch it")
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet applied; return their names."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations "
+                        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        applied: list[str] = []
+        for name, step in MIGRATIONS:
+            with self.transaction() as db:
+                if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone():
+                    continue
+                try:
+                    step(db)
+                except sqlite3.Error as e:
+                    raise StoreError(f"migration {name} failed: {e}") from e
+                db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [name])
+                applied.append(name)
+        return applied
+
+    def snapshot(self, dest: Path) -> None:
+        """A consistent copy of the database at ``dest`` (``VACUUM INTO``)."""
+        self.db.execute("VACUUM INTO ?", [str(dest)])
+
+    # --- feeds -------------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[Feed]) -> None:
+        """Make sure every configured feed has a row; a changed config URL resets poll state."""
+        with self.transaction() as db:
+            for feed in feeds:
+                db.execute(
+                    "INSERT INTO feeds (name, url) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET"
+                    " url = excluded.url, etag = NULL, last_modified = NULL"
+                    " WHERE feeds.url != excluded.url", [feed.name, feed.url])
+
+    def feed_state(self, name: str) -> FeedState:
+        row = self.db.execute(
+            "SELECT url, etag, last_modified, last_status, last_error, consecutive_failures,"
+            " last_polled_at, next_poll_at FROM feeds WHERE name = ?", [name]).fetchone()
+        if row is None:
+            raise StoreError(f"feed {name!r} is not in the database")
+        return FeedState(url=row[0], etag=row[1], last_modified=row[2], last_status=row[3],
+                         last_error=row[4], consecutive_failures=row[5],
+                         last_polled_at=dt_in(row[6]), next_poll_at=dt_in(row[7]))
+
+    def record_poll(self, result: PollResult, now: datetime, next_poll_at: datetime) -> None:
+        """Store the outcome of a poll on the feed's row. Validators are kept on an error."""
+        failed = result.status == "error"
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE feeds SET last_status = ?, last_error = ?, http_status = ?,"
+                " consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END,"
+                " etag = CASE WHEN ? THEN etag ELSE coalesce(?, etag) END,"
+                " last_modified = CASE WHEN ? THEN last_modified"
+                " ELSE coalesce(?, last_modified) END,"
+                " last_polled_at = ?, next_poll_at = ? WHERE name = ?",
+                [result.status, result.error, result.http_status, failed, failed, result.etag,
+                 failed, result.last_modified, dt_out(now), dt_out(next_poll_at), result.feed])
+
+    # --- entries, articles, matches, stories -------------------------------------------------
+
+    def find_seen(self, feed: str, guid: str, canonical_url: str | None) -> int | None:
+        """The id of an entry already stored with this guid in this feed, or this canonical URL
+        in any feed; None when the entry is new."""
+        row = self.db.execute(
+            "SELECT id FROM entries WHERE (feed = ? AND guid = ?)"
+            " OR (? IS NOT NULL AND canonical_url = ?) ORDER BY id LIMIT 1",
+            [feed, guid, canonical_url, canonical_url]).fetchone()
+        return int(row[0]) if row else None
+
+    def add_entry(self, entry: Entry, canonical_url: str | None, now: datetime,
+                  duplicate_of: int | None = None) -> int:
+        """Insert an entry (inside the caller's transaction); return its id."""
+        cur = self.db.execute(
+            "INSERT INTO entries (feed, guid, link, canonical_url, title, summary, published,"
+            " first_seen_at, duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [entry.feed, entry.guid, entry.link, canonical_url, entry.title, entry.summary,
+             dt_out(entry.published), dt_out(now), duplicate_of])
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def add_article(self, entry_id: int, article: Article, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO articles (entry_id, url, title, text, published, site, source, note,"
+            " extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [entry_id, article.url, article.title, article.text, dt_out(article.published),
+             article.site, article.source, article.note, dt_out(now)])
+
+    def add_matches(self, entry_id: int, matches: Sequence[Match]) -> None:
+        for m in matches:
+            self.db.execute(
+                "INSERT INTO matches (entry_id, rule_id, title, severity, tags, entities, terms,"
+                " snippet) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [entry_id, m.rule_id, m.title, m.severity, json.dumps(m.tags),
+                 json.dumps(m.entities, ensure_ascii=False), json.dumps(m.terms),
+                 m.snippet])
+
+    def add_story(self, entry_id: int, title: str, severity: Severity, now: datetime) -> int:
+        cur = self.db.execute(
+            "INSERT INTO stories (title, severity, first_entry_id, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)", [title, severity, entry_id, dt_out(now), dt_out(now)])
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    # --- the outbox --------------------------------------------------------------------------
+
+    def add_alert(self, alert: Alert) -> bool:
+        """Queue an alert (inside the caller's transaction); False if its key already exists."""
+        cur = self.db.execute(
+            "INSERT INTO alerts (key, story_id, target, kind, payload, next_attempt_at,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [alert.key, alert.story_id, alert.target, alert.kind, alert_to_json(alert),
+             dt_out(alert.created_at), dt_out(alert.created_at)])
+        return cur.rowcount == 1
+
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[DueAlert]:
+        """Take up to ``limit`` alerts due at ``now`` (pending, or ``sending`` whose lease ran
+        out after a crash) and lease them until ``lease_until`` so no one else sends them."""
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT id, payload, attempts FROM alerts WHERE state IN ('pending', 'sending')"
+                " AND next_attempt_at <= ? ORDER BY id LIMIT ?", [dt_out(now), limit]).fetchall()
+            for row in rows:
+                db.execute("UPDATE alerts SET state = 'sending', next_attempt_at = ? WHERE id = ?",
+                           [dt_out(lease_until), row[0]])
+        return [DueAlert(id=r[0], alert=alert_from_json(r[1]), attempts=r[2]) for r in rows]
+
+    def mark_sent(self, alert_id: int, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE alerts SET state = 'sent', sent_at = ?, attempts = attempts + 1,"
+                       " last_error = NULL WHERE id = ?", [dt_out(now), alert_id])
+
+    def mark_failed(self, alert_id: int, error: str, retry_at: datetime | None) -> None:
+        """Record a failed attempt: back to ``pending`` until ``retry_at``, or ``dead``."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE alerts SET state = ?, attempts = attempts + 1, last_error = ?,"
+                " next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
+                ["pending" if retry_at else "dead", error, dt_out(retry_at), alert_id])
+
+    def alert_counts(self) -> dict[str, int]:
+        """Outbox rows by state."""
+        rows = self.db.execute("SELECT state, count(*) FROM alerts GROUP BY state").fetchall()
+        return {state: n for state, n in rows}

@@ -1,0 +1,56 @@
+"""Model objects ↔ the JSON and text kept in SQLite columns."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.model import Alert, Match
+
+
+def dt_out(value: datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 UTC text (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def dt_in(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def match_to_dict(m: Match) -> dict[str, Any]:
+    return {"rule_id": m.rule_id, "title": m.title, "severity": m.severity, "tags": list(m.tags),
+            "entities": list(m.entities), "terms": list(m.terms), "snippet": m.snippet}
+
+
+def match_from_dict(d: dict[str, Any]) -> Match:
+    return Match(rule_id=d["rule_id"], title=d["title"], severity=d["severity"],
+                 tags=tuple(d["tags"]), entities=tuple(d["entities"]), terms=tuple(d["terms"]),
+                 snippet=d["snippet"])
+
+
+def alert_to_json(a: Alert) -> str:
+    return json.dumps({
+        "key": a.key, "target": a.target, "story_id": a.story_id, "severity": a.severity,
+        "title": a.title, "url": a.url, "feed": a.feed, "site": a.site,
+        "published": dt_out(a.published), "snippet": a.snippet,
+        "matches": [match_to_dict(m) for m in a.matches], "created_at": dt_out(a.created_at),
+        "kind": a.kind, "sources": list(a.sources),
+    }, ensure_ascii=False, sort_keys=True)
+
+
+def alert_from_json(text: str) -> Alert:
+    d = json.loads(text)
+    created = dt_in(d["created_at"])
+    assert created is not None
+    return Alert(
+        key=d["key"], target=d["target"], story_id=d["story_id"], severity=d["severity"],
+        title=d["title"], url=d["url"], feed=d["feed"], site=d["site"],
+        published=dt_in(d["published"]), snippet=d["snippet"],
+        matches=tuple(match_from_dict(m) for m in d["matches"]), created_at=created,
+        kind=d["kind"], sources=tuple(d["sources"]),
+    )

@@ -1,0 +1,113 @@
+"""The schema, as an ordered list of named migrations.
+
+Each migration runs once, in its own transaction, and is recorded in ``_migrations``; running the
+list again changes nothing. A new migration is appended, never edited in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+
+
+def _initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE feeds (
+            name TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            last_status TEXT CHECK (last_status IN ('ok', 'not_modified', 'error')),
+            last_error TEXT,
+            http_status INTEGER,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            last_polled_at TEXT,
+            next_poll_at TEXT
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE entries (
+            id INTEGER PRIMARY KEY,
+            feed TEXT NOT NULL REFERENCES feeds(name),
+            guid TEXT NOT NULL,
+            link TEXT,
+            canonical_url TEXT,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            published TEXT,
+            first_seen_at TEXT NOT NULL,
+            duplicate_of INTEGER REFERENCES entries(id),
+            UNIQUE (feed, guid)
+        )"""
+    )
+    db.execute("CREATE INDEX entries_canonical_url ON entries(canonical_url)")
+    db.execute(
+        """
+        CREATE TABLE articles (
+            entry_id INTEGER PRIMARY KEY REFERENCES entries(id),
+            url TEXT,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            published TEXT,
+            site TEXT,
+            source TEXT NOT NULL CHECK (source IN ('page', 'summary')),
+            note TEXT,
+            extracted_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE matches (
+            id INTEGER PRIMARY KEY,
+            entry_id INTEGER NOT NULL REFERENCES entries(id),
+            rule_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            entities TEXT NOT NULL,
+            terms TEXT NOT NULL,
+            snippet TEXT NOT NULL,
+            UNIQUE (entry_id, rule_id)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            first_entry_id INTEGER NOT NULL UNIQUE REFERENCES entries(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            target TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sending', 'sent', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (story_id, target, kind)
+        )"""
+    )
+    db.execute("CREATE INDEX alerts_due ON alerts(state, next_attempt_at)")
+
+
+MIGRATIONS: list[Migration] = [
+    ("0001_initial", _initial),
+]

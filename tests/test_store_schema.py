@@ -1,0 +1,125 @@
+"""The store: migrations, WAL, uniqueness in the database, refusing foreign or corrupt files."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import StoreError
+from monitor.model import Alert, Entry, Feed, Match, PollResult
+from monitor.store import Store
+from monitor.store.schema import MIGRATIONS
+
+NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
+FEED = Feed(name="f", url="https://example.org/feed.xml", interval=3600)
+
+
+def schema(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+
+def entry(guid: str = "g1") -> Entry:
+    return Entry(feed="f", guid=guid, link=f"https://example.org/{guid}", title="t", summary="s",
+                 published=NOW)
+
+
+def alert(key: str = "k1", story_id: int = 1, target: str = "console") -> Alert:
+    m = Match(rule_id="r", title="R", severity="high", tags=("x",), entities=("Ain al-Asad",),
+              terms=("rocket",), snippet="Rockets hit Ain al-Asad.")
+    return Alert(key=key, target=target, story_id=story_id, severity="high", title="T",
+                 url="https://example.org/a", feed="f", site="S", published=NOW,
+                 snippet="Rockets", matches=(m,), created_at=NOW)
+
+
+def test_tables_created_and_migrations_idempotent(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    store = Store.open(db)
+    tables = {n for n, _ in schema(db)}
+    assert {"feeds", "entries", "articles", "matches", "stories", "alerts", "_migrations"} <= tables
+    before = schema(db)
+    assert store.migrate() == []  # nothing left to apply
+    store.close()
+    again = Store.open(db)  # a restart re-runs the list
+    assert schema(db) == before
+    names = [r[0] for r in again.db.execute("SELECT name FROM _migrations").fetchall()]
+    assert names == [name for name, _ in MIGRATIONS]
+    assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_foreign_database_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match="not news-monitor's"):
+        Store.open(db)
+    assert db.read_bytes() == before
+
+
+def test_corrupt_file_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "junk.db"
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        Store.open(db)
+
+
+def test_entry_uniqueness_lives_in_the_database(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "m.db")
+    store.sync_feeds([FEED])
+    with store.transaction():
+        store.add_entry(entry(), "https://example.org/g1", NOW)
+    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+        store.add_entry(entry(), "https://example.org/g1", NOW)
+    assert store.find_seen("f", "g1", None) is not None
+    assert store.find_seen("other-feed", "zzz", "https://example.org/g1") is not None
+    assert store.find_seen("f", "g2", "https://example.org/g2") is None
+
+
+def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "m.db")
+    store.sync_feeds([FEED])
+    with pytest.raises(RuntimeError), store.transaction():
+        for i in range(250):
+            store.add_entry(entry(f"g{i}"), None, NOW)
+            if i == 150:
+                raise RuntimeError("crash at row 150")
+    assert store.db.execute("SELECT count(*) FROM entries").fetchone()[0] == 0
+
+
+def test_poll_state_is_recorded_and_validators_kept_on_error(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "m.db")
+    store.sync_feeds([FEED])
+    store.record_poll(PollResult(feed="f", status="ok", http_status=200, etag='"e1"',
+                                 last_modified="Wed, 07 Aug 2024 00:00:00 GMT"), NOW,
+                      NOW + timedelta(hours=1))
+    store.record_poll(PollResult(feed="f", status="error", error="HTTP 500", http_status=500),
+                      NOW, NOW + timedelta(hours=1))
+    state = store.feed_state("f")
+    assert state.etag == '"e1"' and state.last_status == "error"
+    assert state.consecutive_failures == 1 and state.last_error == "HTTP 500"
+    assert state.next_poll_at == NOW + timedelta(hours=1)
+
+
+def test_outbox_claim_lease_sent_and_retry(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "m.db")
+    store.sync_feeds([FEED])
+    with store.transaction():
+        eid = store.add_entry(entry(), None, NOW)
+        sid = store.add_story(eid, "T", "high", NOW)
+        assert store.add_alert(alert(story_id=sid))
+        assert not store.add_alert(alert(story_id=sid))  # same key: ignored
+    due = store.claim_due(NOW, NOW + timedelta(minutes=5))
+    assert [d.alert for d in due] == [alert(story_id=sid)]
+    # leased: not due again until the lease runs out (a crash mid-send is retried then)
+    assert store.claim_due(NOW, NOW + timedelta(minutes=5)) == []
+    again = store.claim_due(NOW + timedelta(minutes=6), NOW + timedelta(minutes=11))
+    assert [d.alert.key for d in again] == ["k1"]
+    store.mark_failed(again[0].id, "HTTP 500", NOW + timedelta(minutes=20))
+    assert store.alert_counts() == {"pending": 1}
+    store.mark_sent(store.claim_due(NOW + timedelta(minutes=21), NOW + timedelta(hours=1))[0].id,
+                    NOW)
+    assert store.alert_counts() == {"sent": 1}
