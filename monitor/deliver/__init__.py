@@ -1,0 +1,117 @@
+"""The deliver stage: targets that send an alert somewhere, and the seam that builds them.
+
+A target has a ``name`` and ``send(alert) -> None``: it returns when the destination accepted the
+alert and otherwise raises ``DeliveryError(transient=…, retry_after=…)``; it never returns a bool.
+Targets are picked by explicit maps, never by importing a name given as a string:
+
+- ``TARGET_TYPES``: config ``type`` → target class;
+- ``SETTINGS_TYPES``: config ``type`` → settings class (what the config loader builds);
+- ``build_target``: settings object → a ready target.
+
+Modules: ``console``, ``slack`` (+ ``slack_render``), ``webhook``, ``mail``; shared helpers and
+the ``HttpPoster`` protocol (what ``monitor.net.GuardedClient`` offers) in ``base``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TextIO
+
+from monitor.deliver.base import HttpPoster, HttpResponse
+from monitor.deliver.console import ConsoleTarget
+from monitor.deliver.mail import EmailTarget
+from monitor.deliver.settings import (
+    ConsoleSettings,
+    EmailSettings,
+    SlackSettings,
+    TargetSettings,
+    WebhookSettings,
+)
+from monitor.deliver.slack import SlackTarget
+from monitor.deliver.webhook import WebhookTarget
+from monitor.model import Alert
+
+__all__ = [
+    "SETTINGS_TYPES",
+    "TARGET_TYPES",
+    "ConsoleSettings",
+    "ConsoleTarget",
+    "EmailSettings",
+    "EmailTarget",
+    "HttpPoster",
+    "HttpResponse",
+    "SlackSettings",
+    "SlackTarget",
+    "Target",
+    "TargetSettings",
+    "WebhookSettings",
+    "WebhookTarget",
+    "build_target",
+]
+
+
+class Target(Protocol):
+    """Something that delivers alerts."""
+
+    name: str
+
+    def send(self, alert: Alert) -> None:
+        """Return on success; raise ``DeliveryError(transient=…, retry_after=…)`` otherwise."""
+        ...
+
+
+TARGET_TYPES: dict[str, type] = {
+    "console": ConsoleTarget,
+    "slack": SlackTarget,
+    "webhook": WebhookTarget,
+    "email": EmailTarget,
+}
+
+SETTINGS_TYPES: dict[str, type] = {
+    "console": ConsoleSettings,
+    "slack": SlackSettings,
+    "webhook": WebhookSettings,
+    "email": EmailSettings,
+}
+
+_Builder = Callable[[str, TargetSettings, HttpPoster, TextIO | None], Target]
+
+
+def _console(name: str, s: TargetSettings, _: HttpPoster, stream: TextIO | None) -> Target:
+    assert isinstance(s, ConsoleSettings)
+    return ConsoleTarget(name, s, stream=stream)
+
+
+def _slack(name: str, s: TargetSettings, client: HttpPoster, _: TextIO | None) -> Target:
+    assert isinstance(s, SlackSettings)
+    return SlackTarget(name, s, client)
+
+
+def _webhook(name: str, s: TargetSettings, client: HttpPoster, _: TextIO | None) -> Target:
+    assert isinstance(s, WebhookSettings)
+    return WebhookTarget(name, s, client)
+
+
+def _email(name: str, s: TargetSettings, _: HttpPoster, __: TextIO | None) -> Target:
+    assert isinstance(s, EmailSettings)
+    return EmailTarget(name, s)
+
+
+_BUILDERS: dict[type, _Builder] = {
+    ConsoleSettings: _console,
+    SlackSettings: _slack,
+    WebhookSettings: _webhook,
+    EmailSettings: _email,
+}
+
+
+def build_target(name: str, settings: TargetSettings, client: HttpPoster, *,
+                 stream: TextIO | None = None) -> Target:
+    """The target for ``settings`` (chosen by its type). ``stream`` is for the console target.
+
+    Raises ``ConfigError`` for settings a target cannot use (e.g. a malformed webhook secret).
+    """
+    builder = _BUILDERS.get(type(settings))
+    if builder is None:
+        raise TypeError(f"no delivery target for settings of type {type(settings).__name__}")
+    return builder(name, settings, client, stream)

@@ -1,0 +1,55 @@
+"""Typed settings of each delivery target.
+
+The config loader (``monitor.config``) parses and validates the TOML and builds these; the
+targets only read them. Secret fields are marked: they never appear in logs, errors or ``repr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+EmailSecurity = Literal["starttls", "tls", "none"]
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """Print alerts to a stream (stdout by default)."""
+
+    color: bool = False
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """A Slack incoming webhook. The URL is the credential: treat it as a secret."""
+
+    webhook_url: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """A generic JSON webhook, signed per Standard Webhooks when ``secrets`` is not empty.
+
+    ``secrets`` are ``whsec_<base64>`` strings; several are allowed during a rotation (one
+    signature is sent per secret). The URL may carry a token, so it is treated as a secret too.
+    """
+
+    url: str = field(repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """An SMTP relay. ``security`` "none" is accepted only without credentials."""
+
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    security: EmailSecurity = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+TargetSettings = ConsoleSettings | SlackSettings | WebhookSettings | EmailSettings

@@ -1,0 +1,157 @@
+"""Render an alert as a Slack incoming-webhook payload (Block Kit).
+
+Escaping: Slack's mrkdwn needs only ``&``, ``<`` and ``>`` escaped (as ``&amp;`` ``&lt;``
+``&gt;``); it decodes nothing else, so we escape those three, once, at the point each
+feed-derived string is placed in mrkdwn (section, context and the ``text`` fallback). A title
+``<!channel>`` is then shown literally and notifies no one; ``<http://evil|click>`` is not a link.
+The header block is ``plain_text``, which Slack shows literally (no mentions, no links), so it is
+cleaned of controls but not entity-escaped. ``link_names`` is never set; unfurling is off.
+
+Limits (Block Kit): header ≤ 150 characters, section text ≤ 3000, ≤ 50 blocks. Cuts fall on
+character-cluster boundaries, never inside an escape such as ``&amp;``, and end in "…".
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from monitor.deliver.base import ELLIPSIS, clean_line, grapheme_floor, truncate
+from monitor.model import Alert, Match
+
+HEADER_LIMIT = 150
+SECTION_LIMIT = 3000
+TEXT_LIMIT = 3000
+MAX_BLOCKS = 50
+_LABEL_LIMIT = 300
+_MATCH_LINE_LIMIT = 600
+_URL_LIMIT = 2000
+
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` for Slack mrkdwn; nothing else."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in text)
+
+
+def escape_truncate(text: str, limit: int) -> str:
+    """``escape(text)`` cut so that the *escaped* form fits in ``limit`` characters."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    budget = limit - len(ELLIPSIS)
+    used = keep = 0
+    for i, ch in enumerate(text):
+        width = len(_ESCAPES.get(ch, ch))
+        if used + width > budget:
+            break
+        used += width
+        keep = i + 1
+    keep = grapheme_floor(text, keep)
+    return escape(text[:keep].rstrip()) + ELLIPSIS
+
+
+def link_url(url: str | None) -> str | None:
+    """An http(s) URL made safe to sit inside ``<…|…>``, or None when it should not be linked."""
+    url = clean_line(url)
+    if not url or len(url) > _URL_LIMIT:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    url = re.sub(r"[\s<>|\"`]", lambda m: quote(m.group(), safe=""), url)
+    return url.replace("&", "&amp;")
+
+
+def _link(url: str | None, title: str) -> str:
+    label = clean_line(title).replace("|", "¦") or "(untitled)"
+    target = link_url(url)
+    if target is None:
+        return escape_truncate(label, _LABEL_LIMIT)
+    return f"<{target}|{escape_truncate(label, _LABEL_LIMIT)}>"
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "time unknown"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _severity(alert: Alert) -> str:
+    kind = "" if alert.kind == "new" else f" {alert.kind.upper()}"
+    return f"{alert.severity.upper()}{kind}"
+
+
+def _outlet(alert: Alert) -> str:
+    site, feed = clean_line(alert.site), clean_line(alert.feed)
+    if site and feed and site != feed:
+        return f"{site} (feed {feed})"
+    return site or feed or "unknown outlet"
+
+
+def _match_line(match: Match) -> str:
+    head = (f"• *{escape_truncate(clean_line(match.rule_id), 120)}* "
+            f"({match.severity.upper()}) {escape_truncate(clean_line(match.title), 200)}")
+    details = []
+    if match.entities:
+        details.append("entities: " + ", ".join(clean_line(e) for e in match.entities))
+    if match.terms:
+        details.append("terms: " + ", ".join(clean_line(t) for t in match.terms))
+    if details:
+        head += "\n      " + escape_truncate(" · ".join(details), _MATCH_LINE_LIMIT)
+    return head
+
+
+def _matches_text(matches: tuple[Match, ...]) -> str:
+    lines = ["*Matched rules*"]
+    size = len(lines[0])
+    room = SECTION_LIMIT - 40  # keeps room for the "… and N more" line
+    for i, match in enumerate(matches):
+        line = _match_line(match)
+        if size + 1 + len(line) > room:
+            lines.append(f"{ELLIPSIS} and {len(matches) - i} more")
+            break
+        lines.append(line)
+        size += 1 + len(line)
+    if not matches:
+        lines.append("(none)")
+    return "\n".join(lines)
+
+
+def _text(kind: str, text: str) -> dict[str, Any]:
+    return {"type": kind, "text": text}
+
+
+def render_slack(alert: Alert) -> dict[str, Any]:
+    """The JSON-ready payload for an incoming webhook."""
+    severity = _severity(alert)
+    title = clean_line(alert.title) or "(untitled)"
+    header = truncate(f"{severity}: {title}", HEADER_LIMIT)
+    summary = (f"*{_link(alert.url, title)}*\n"
+               f"{escape_truncate(_outlet(alert), 300)} · {_when(alert.published)}")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}},
+        {"type": "section", "text": _text("mrkdwn", summary)},
+        {"type": "section", "text": _text("mrkdwn", _matches_text(alert.matches))},
+    ]
+    snippet = clean_line(alert.snippet[:100_000])
+    if snippet:
+        blocks.append({"type": "section",
+                       "text": _text("mrkdwn", "> " + escape_truncate(snippet, SECTION_LIMIT - 2))})
+    context = [f"story #{alert.story_id}"]
+    if alert.sources:
+        context.append("also: " + ", ".join(clean_line(s) for s in alert.sources))
+    blocks.append({"type": "context",
+                   "elements": [_text("mrkdwn", escape_truncate(" · ".join(context), 1000))]})
+    fallback = escape_truncate(f"{severity}: {title} — {_outlet(alert)}", TEXT_LIMIT)
+    return {
+        "text": fallback,
+        "blocks": blocks[:MAX_BLOCKS],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }

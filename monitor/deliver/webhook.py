@@ -1,0 +1,271 @@
+"""The generic JSON webhook target, signed per Standard Webhooks.
+
+Request: ``POST`` with ``Content-Type: application/json``, a minified UTF-8 JSON body, and
+
+``webhook-id``
+    the alert's idempotency key (``Alert.key``), the same on every retry. A key holding
+    characters other than ``A-Z a-z 0-9 _ : -`` (the spec forbids ``.``) is replaced by the
+    stable ``msg_<first 32 hex of sha256(key)>``.
+``webhook-timestamp``
+    integer unix seconds of this attempt (fresh on every retry).
+``webhook-signature``
+    only when secrets are configured: space-separated ``v1,<base64 HMAC-SHA256>``, one per
+    secret (several during a rotation), over ``{webhook-id}.{webhook-timestamp}.{body}``, keyed
+    with the base64-decoded part of ``whsec_<base64>`` (at least 24 bytes). Receivers verify
+    with any Standard Webhooks library. The bytes signed are the bytes sent.
+
+Payload, version 1 (fields are never removed or retyped within a version; new ones may appear)::
+
+    {
+      "version": 1,
+      "type": "alert.new",                 # alert.<kind>: alert.new | alert.update | alert.operator
+      "timestamp": "2024-05-01T12:00:00Z", # when the alert was created (= alert.created_at)
+      "alert": {"key": "…", "severity": "critical|high|medium|low",
+                "kind": "new|update|operator", "created_at": "2024-05-01T12:00:00Z"},
+      "story": {"id": 42, "sources": ["other outlet", …]},
+      "article": {"title": "…", "url": "https://…" | null, "feed": "…", "site": "…" | null,
+                  "published": "2024-05-01T11:40:00Z" | null, "snippet": "…",
+                  "snippet_truncated": false},
+      "matches": [{"rule_id": "…", "title": "…", "severity": "high", "tags": ["…"],
+                   "entities": ["…"], "terms": ["…"]}],
+      "matches_truncated": false           # true when matches were left out to fit the size
+    }
+
+Times are ISO 8601 in UTC with ``Z``. Feed text has control characters removed. The body is
+kept ≤ 20 000 bytes: long fields and lists are capped (≤ 50 matches, ≤ 20 names per list) and
+the snippet is cut to fit (``snippet_truncated``).
+
+Outcomes: 2xx delivered; 3xx permanent ("update the URL"; redirects are never followed);
+410 permanent (the receiver wants no more); 429/502/503/504 transient with ``Retry-After``
+(seconds or HTTP-date); 408 and other 5xx transient; other 4xx permanent; network errors and
+timeouts transient; an address refused by the network guard permanent. Messages name the target,
+never the URL (it may carry a token).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.deliver.base import (
+    HttpPoster,
+    body_code,
+    clean_line,
+    clean_text,
+    header,
+    parse_retry_after,
+    redact,
+    truncate,
+)
+from monitor.deliver.settings import WebhookSettings
+from monitor.errors import BlockedURLError, ConfigError, DeliveryError, FetchError
+from monitor.model import Alert, Match
+
+PAYLOAD_VERSION = 1
+MAX_PAYLOAD_BYTES = 20_000
+MIN_SECRET_BYTES = 24
+_SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+_SAFE_ID = re.compile(r"[A-Za-z0-9_:-]{1,200}")
+_THROTTLED = frozenset({429, 502, 503, 504})
+
+
+# --- signing -----------------------------------------------------------------------------------
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret. The ValueError never quotes the secret."""
+    if not secret.startswith(_SECRET_PREFIX):
+        raise ValueError("a webhook secret looks like 'whsec_<base64>'")
+    try:
+        key = base64.b64decode(secret[len(_SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the part after 'whsec_' is not valid base64") from None
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(f"a webhook secret needs at least {MIN_SECRET_BYTES} bytes; "
+                         f"this one has {len(key)}")
+    return key
+
+
+def sign(msg_id: str, timestamp: int, body: bytes, keys: Sequence[bytes]) -> str:
+    """The ``webhook-signature`` value: one ``v1,<base64>`` per key, space-separated."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
+        for key in keys
+    )
+
+
+def webhook_id(key: str) -> str:
+    """``key`` when it is header- and signature-safe, else a stable digest of it."""
+    if _SAFE_ID.fullmatch(key):
+        return key
+    return "msg_" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+# --- payload -----------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _strings(values: Sequence[str], *, items: int = 20, chars: int = 200) -> list[str]:
+    return [truncate(clean_line(v), chars) for v in values[:items]]
+
+
+def _match(match: Match) -> dict[str, Any]:
+    return {
+        "rule_id": truncate(clean_line(match.rule_id), 200),
+        "title": truncate(clean_line(match.title), 500),
+        "severity": match.severity,
+        "tags": _strings(match.tags),
+        "entities": _strings(match.entities),
+        "terms": _strings(match.terms),
+    }
+
+
+def _encode(payload: Mapping[str, Any]) -> bytes:
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8", "replace")
+
+
+def render_payload(alert: Alert) -> bytes:
+    """The request body: version-1 JSON, ≤ ``MAX_PAYLOAD_BYTES``. Serialised once, here."""
+    url = clean_line(alert.url)
+    article: dict[str, Any] = {
+        "title": truncate(clean_line(alert.title), 1000),
+        "url": url if url and len(url) <= 4096 else None,
+        "feed": truncate(clean_line(alert.feed), 200),
+        "site": truncate(clean_line(alert.site), 200) if alert.site else None,
+        "published": _iso(alert.published),
+        "snippet": "",
+        "snippet_truncated": False,
+    }
+    created = _iso(alert.created_at)
+    payload: dict[str, Any] = {
+        "version": PAYLOAD_VERSION,
+        "type": f"alert.{alert.kind}",
+        "timestamp": created,
+        "alert": {"key": alert.key, "severity": alert.severity, "kind": alert.kind,
+                  "created_at": created},
+        "story": {"id": alert.story_id, "sources": _strings(alert.sources)},
+        "article": article,
+        "matches": [_match(m) for m in alert.matches[:50]],
+        "matches_truncated": len(alert.matches) > 50,
+    }
+    snippet = clean_text(alert.snippet[:100_000])
+    article["snippet"] = snippet
+    body = _encode(payload)
+    if len(body) > MAX_PAYLOAD_BYTES:
+        # The longest snippet that fits (binary search on characters; bytes ≥ characters).
+        article["snippet_truncated"] = True
+        low, high = 0, min(len(snippet), MAX_PAYLOAD_BYTES)
+        while low < high:
+            mid = (low + high + 1) // 2
+            article["snippet"] = truncate(snippet, mid)
+            if len(_encode(payload)) <= MAX_PAYLOAD_BYTES:
+                low = mid
+            else:
+                high = mid - 1
+        article["snippet"] = truncate(snippet, low)
+        body = _encode(payload)
+    matches: list[dict[str, Any]] = payload["matches"]
+    while len(body) > MAX_PAYLOAD_BYTES and matches:  # only with very many, very long matches
+        matches.pop()
+        payload["matches_truncated"] = True
+        body = _encode(payload)
+    return body
+
+
+# --- outcome -----------------------------------------------------------------------------------
+
+
+def webhook_outcome(name: str, status: int, headers: Mapping[str, str],
+                    content: bytes) -> DeliveryError | None:
+    """None for 2xx, else the error to raise (see the module docstring for the table)."""
+    where = f"webhook target {name!r}"
+    if 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        return DeliveryError(f"{where}: endpoint redirects (HTTP {status}); update the URL",
+                             transient=False)
+    if status == 410:
+        return DeliveryError(f"{where}: endpoint gone (HTTP 410); the receiver asked for no "
+                             "more webhooks: disable or update the target", transient=False)
+    retry_after = parse_retry_after(header(headers, "Retry-After"))
+    if status in _THROTTLED:
+        return DeliveryError(f"{where}: throttled (HTTP {status})", transient=True,
+                             retry_after=retry_after)
+    if status == 408 or status >= 500:
+        return DeliveryError(f"{where}: HTTP {status} {body_code(content)!r}", transient=True,
+                             retry_after=retry_after)
+    if 400 <= status < 500:
+        return DeliveryError(f"{where}: rejected with HTTP {status} {body_code(content)!r}",
+                             transient=False)
+    return DeliveryError(f"{where}: unexpected HTTP {status}", transient=True)
+
+
+class WebhookTarget:
+    """POSTs the version-1 payload, signed with every configured secret."""
+
+    def __init__(self, name: str, settings: WebhookSettings, client: HttpPoster, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self._url = settings.url
+        self._client = client
+        self._clock = clock
+        keys = []
+        for i, secret in enumerate(settings.secrets):
+            try:
+                keys.append(decode_secret(secret))
+            except ValueError as e:
+                raise ConfigError(f"webhook target {name!r}: secret #{i + 1}: {e}",
+                                  key=f"targets.{name}") from None
+        self._keys = tuple(keys)
+
+    def __repr__(self) -> str:
+        return f"WebhookTarget(name={self.name!r}, signed={bool(self._keys)})"
+
+    def request(self, alert: Alert) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one attempt (the timestamp is taken now)."""
+        body = render_payload(alert)
+        msg_id = webhook_id(alert.key)
+        timestamp = int(self._clock())
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+        }
+        if self._keys:
+            headers["webhook-signature"] = sign(msg_id, timestamp, body, self._keys)
+        return body, headers
+
+    def send(self, alert: Alert) -> None:
+        body, headers = self.request(alert)
+        where = f"webhook target {self.name!r}"
+        try:
+            response = self._client.post(self._url, content=body, headers=headers,
+                                         secret_url=True)
+        except BlockedURLError as e:
+            message = redact(str(e), self._url)
+            raise DeliveryError(f"{where}: address refused by the network guard: {message}",
+                                transient=False) from (e if message == str(e) else None)
+        except FetchError as e:
+            message = redact(str(e), self._url)
+            raise DeliveryError(f"{where}: {message}", transient=True) from (
+                e if message == str(e) else None)
+        error = webhook_outcome(self.name, response.status, response.headers, response.content)
+        if error is not None:
+            raise error
