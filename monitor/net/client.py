@@ -1,0 +1,257 @@
+"""GuardedClient: the one HTTP client every outbound request of news-monitor goes through."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpcore
+import httpx
+
+from monitor import USER_AGENT
+from monitor.errors import BlockedURLError, FetchError
+from monitor.net.address import parse_allowlist
+from monitor.net.backend import BlockedAddressError, GuardedBackend, default_resolver
+from monitor.net.body import ACCEPT_ENCODING, BodyError, content_encodings, decoded
+from monitor.net.urls import check_url, origin, redact_url
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+_DEADLINE_SLACK = 0.05  # seconds; a timeout this close to the deadline was caused by it
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0  # whole request incl. redirects and body
+    max_bytes: int = 15 * 1024 * 1024  # decoded bytes cap
+    max_redirects: int = 5
+    allow_private: tuple[str, ...] = ()  # IPs or CIDRs allowed although not public
+    user_agent: str = USER_AGENT
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str  # final URL after redirects (not redacted)
+    status: int
+    headers: Mapping[str, str]  # case-insensitive; Content-Encoding still names the wire form
+    content: bytes  # decoded body (<= max_bytes)
+    redirects: tuple[tuple[int, str], ...] = field(default=())  # (status, absolute URL) per hop
+
+
+class GuardedClient:
+    """http/https only; every connection classified at connect time; manual redirects; caps.
+
+    ``resolver(host, port)`` returns IP strings (default: ``socket.getaddrinfo``); tests inject
+    fakes. Thread-safe: one client may serve several threads.
+    """
+
+    def __init__(
+        self,
+        config: NetConfig = NetConfig(),
+        *,
+        resolver: Callable[[str, int], list[str]] | None = None,
+    ) -> None:
+        self.config = config
+        self._backend = GuardedBackend(
+            parse_allowlist(config.allow_private), resolver or default_resolver
+        )
+        # httpx.Client is not used: even with follow_redirects=False it builds `next_request`
+        # for every 3xx and raises on a malformed Location, and it brings cookies, .netrc and
+        # proxy variables we do not want. The transport alone reads no environment.
+        self._transport = httpx.HTTPTransport(verify=_ssl_context(), trust_env=False)
+        if not isinstance(getattr(self._transport, "_pool", None), httpcore.ConnectionPool):
+            raise RuntimeError("unsupported httpx version: HTTPTransport has no _pool")
+        # The pool HTTPTransport builds for itself (httpx 0.28, no proxy), with our backend.
+        self._transport._pool = httpcore.ConnectionPool(
+            ssl_context=_ssl_context(),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            http1=True,
+            http2=False,
+            retries=0,
+            network_backend=self._backend,
+        )
+
+    def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+    ) -> Response:
+        """GET, following at most ``max_redirects`` redirects, each hop checked again.
+
+        Any final status (304, 404, 500 …) is returned, not raised.
+        """
+        shown = redact_url(url)
+        limit = self.config.max_bytes if max_bytes is None else max_bytes
+        hops: list[tuple[int, str]] = []
+        with self._guard(shown, hops):
+            current = check_url(url, shown=shown)
+            sent = self._headers(headers)
+            while True:
+                with self._send("GET", current, sent) as response:
+                    location = response.headers.get("location")
+                    if response.status_code not in REDIRECT_STATUSES or location is None:
+                        return self._read(response, limit, hops)
+                if len(hops) >= self.config.max_redirects:
+                    raise FetchError(f"too many redirects ({self.config.max_redirects})", url=shown)
+                target = self._redirect_target(current, location, shown)
+                if origin(target) != origin(current):
+                    for name in _CREDENTIAL_HEADERS:
+                        sent.pop(name, None)
+                    target = target.copy_with(userinfo=b"")
+                hops.append((response.status_code, str(target)))
+                current = target
+
+    def post(
+        self,
+        url: str,
+        *,
+        content: bytes,
+        headers: Mapping[str, str] | None = None,
+        secret_url: bool = True,
+    ) -> Response:
+        """POST ``content``; a 3xx is returned as is, never followed (webhooks)."""
+        shown = redact_url(url, secret=secret_url)
+        with self._guard(shown, []):
+            target = check_url(url, shown=shown)
+            with self._send("POST", target, self._headers(headers), content) as response:
+                return self._read(response, self.config.max_bytes, [])
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> GuardedClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- internals -------------------------------------------------------------------------
+
+    @contextmanager
+    def _send(
+        self, method: str, url: httpx.URL, headers: httpx.Headers, content: bytes | None = None
+    ) -> Iterator[httpx.Response]:
+        """One request, no redirect handling; the response body is left unread on the wire."""
+        headers = headers.copy()
+        if (url.username or url.password) and "authorization" not in headers:
+            userinfo = f"{url.username}:{url.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(userinfo).decode("ascii")
+        c, r = self.config.connect_timeout, self.config.read_timeout
+        pool = self._backend.budget(c, httpcore.PoolTimeout)  # waiting for a free connection
+        timeout = httpx.Timeout(connect=c, read=r, write=r, pool=pool)
+        request = httpx.Request(
+            method, url, headers=headers, content=content,
+            extensions={"timeout": timeout.as_dict()},
+        )
+        response = self._transport.handle_request(request)
+        response.request = request
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _headers(self, extra: Mapping[str, str] | None) -> httpx.Headers:
+        sent = httpx.Headers({"User-Agent": self.config.user_agent, "Accept": "*/*"})
+        sent.update(extra or {})
+        sent["Accept-Encoding"] = ACCEPT_ENCODING  # the only codings body.py decodes
+        return sent
+
+    def _redirect_target(self, current: httpx.URL, location: str, shown: str) -> httpx.URL:
+        hop = redact_url(location)
+        if "\\" in location:
+            raise BlockedURLError(f"refused redirect to {hop}: backslash in URL", url=shown)
+        try:
+            target = current.join(location)
+        except httpx.InvalidURL as e:
+            raise BlockedURLError(f"refused redirect to {hop}: invalid URL: {e}", url=shown) from e
+        try:
+            check_url(target, shown=redact_url(str(target)))
+        except BlockedURLError as e:
+            raise BlockedURLError(f"refused redirect: {e}", url=shown) from e
+        if current.scheme == "https" and target.scheme == "http":
+            raise BlockedURLError(f"refused redirect from https to {hop}", url=shown)
+        return target
+
+    def _read(
+        self, response: httpx.Response, limit: int, hops: list[tuple[int, str]]
+    ) -> Response:
+        encodings = content_encodings(response.headers)
+        length = response.headers.get("content-length", "")
+        has_body = response.status_code not in (204, 304) and response.status_code >= 200
+        if has_body and not encodings and length.isdigit() and int(length) > limit:
+            raise BodyError(f"response larger than {limit} bytes")
+        body = bytearray()
+        for chunk in decoded(response.iter_raw(), encodings, limit):
+            body += chunk
+            self._backend.budget(None, httpcore.ReadTimeout)  # the deadline, between chunks
+        return Response(
+            url=str(response.url),
+            status=response.status_code,
+            headers=response.headers,
+            content=bytes(body),
+            redirects=tuple(hops),
+        )
+
+    @contextmanager
+    def _guard(self, shown: str, hops: list[tuple[int, str]]) -> Iterator[None]:
+        """Run one request under the total deadline, turning every failure into FetchError."""
+        deadline = time.monotonic() + self.config.total_timeout
+        try:
+            with self._backend.deadline(deadline):
+                yield
+        except FetchError:
+            raise
+        except BlockedAddressError as e:
+            where = f" after redirect to {redact_url(hops[-1][1])}" if hops else ""
+            raise BlockedURLError(f"{e}{where}", url=shown) from e
+        except BodyError as e:
+            raise FetchError(str(e), url=shown) from e
+        except (httpx.TimeoutException, httpcore.TimeoutException) as e:
+            if time.monotonic() >= deadline - _DEADLINE_SLACK:
+                message = f"total deadline of {self.config.total_timeout:g}s exceeded"
+            else:
+                message = _describe(e)
+            raise FetchError(message, url=shown) from e
+        except (httpx.HTTPError, httpx.StreamError, httpcore.NetworkError, OSError) as e:
+            raise FetchError(_describe(e), url=shown) from e
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """Certificate-verifying context (certifi roots), built once: loading them takes ~20 ms."""
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
+def _describe(e: BaseException) -> str:
+    """One line: the error kind in words, then its message."""
+    kind = {
+        "ConnectTimeout": "connect timeout",
+        "ReadTimeout": "read timeout",
+        "WriteTimeout": "write timeout",
+        "PoolTimeout": "timed out waiting for a connection",
+        "ConnectError": "connection failed",
+        "ReadError": "read failed",
+        "WriteError": "write failed",
+        "RemoteProtocolError": "bad HTTP response",
+    }.get(type(e).__name__, "network error")
+    detail = " ".join(str(e).split())
+    if len(detail) > 200:
+        detail = detail[:199] + "…"
+    return f"{kind}: {detail}" if detail else kind
