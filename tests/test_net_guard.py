@@ -419,8 +419,9 @@ def test_post_to_blocked_secret_url_keeps_the_secret_out(
 
 
 @pytest.mark.parametrize(("url", "shown"), [
-    ("https://user:pw@example.com/feed?x=1", "https://example.com/feed?x=1"),
-    ("https://user@example.com:8443/a#b", "https://example.com:8443/a#b"),
+    ("https://user:pw@example.com/feed?x=1", "https://example.com/feed?…"),
+    ("https://example.com/private.rss?token=s3cret", "https://example.com/private.rss?…"),
+    ("https://user@example.com:8443/a#b", "https://example.com:8443/a"),
     ("http://a:b@c@example.com/", "http://example.com/"),
     ("https://example.com/feed", "https://example.com/feed"),
     ("http://example.com/a b\r\nc", "http://example.com/a%20b%0D%0Ac"),

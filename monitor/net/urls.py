@@ -17,8 +17,10 @@ _UNPRINTABLE = re.compile(r"[\x00-\x20\x7f]")
 def redact_url(url: str, *, secret: bool = False) -> str:
     """The URL as it may appear in logs and errors: one line, never with credentials.
 
-    Userinfo (``user:password@``) is always dropped. With ``secret=True`` only the origin is
-    kept, ``https://hooks.slack.com/…``, because webhook URLs carry their secret in the path.
+    Userinfo (``user:password@``) is always dropped, and so are the query string (private feeds
+    put tokens there: ``?…`` stands for it) and the fragment. With ``secret=True`` only the
+    origin is kept, ``https://hooks.slack.com/…``, because webhook URLs carry their secret in
+    the path.
     """
     # Encode controls and spaces first: urlsplit would silently drop \r, \n and \t.
     url = _UNPRINTABLE.sub(lambda m: f"%{ord(m.group()):02X}", url)
@@ -32,9 +34,9 @@ def redact_url(url: str, *, secret: bool = False) -> str:
             return "<redacted URL>"
         text = f"{parts.scheme}://{netloc}/…"
     else:
-        text = urllib.parse.urlunsplit(
-            (parts.scheme, netloc, parts.path, parts.query, parts.fragment)
-        )
+        text = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        if parts.query:
+            text += "?…"
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
 
 
