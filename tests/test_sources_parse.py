@@ -1,0 +1,109 @@
+"""The sources stage: feed bytes → Entry dataclasses, errors as values, polls over real HTTP."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.model import Feed, FeedState
+from monitor.net import GuardedClient, NetConfig, Response
+from monitor.sources import parse, poll
+
+FEEDS = Path(__file__).parent / "data" / "feeds"
+LOCAL = NetConfig(allow_private=("127.0.0.1",), total_timeout=10)
+
+
+def response(name: str, url: str, content_type: str = "application/xml") -> Response:
+    return Response(url=url, status=200, headers={"content-type": content_type},
+                    content=(FEEDS / name).read_bytes())
+
+
+def test_rss2_entries_are_plain_text_with_utc_dates_and_stable_guids() -> None:
+    result = parse("ex", response("rss2.xml", "https://news.example.org/rss.xml"))
+    assert result.status == "ok"
+    first, second, third = result.entries
+    assert first.guid == "example-0001"
+    assert first.title == "Rockets hit Ain al-Asad air base"  # markup is data, dropped
+    assert first.summary == "Two rockets struck the base."  # <script> content gone
+    assert first.published == datetime(2024, 8, 6, 6, 15, tzinfo=UTC)
+    assert second.guid == "https://news.example.org/2024/08/05/no-guid.html"
+    assert third.link is None and third.guid.startswith("sha256:")
+    again = parse("ex", response("rss2.xml", "https://news.example.org/rss.xml"))
+    assert [e.guid for e in again.entries] == [e.guid for e in result.entries]
+
+
+def test_atom_relative_links_are_resolved_against_xml_base() -> None:
+    result = parse("ex", response("atom.xml", "https://atom.example.org/feed.atom"))
+    (entry,) = result.entries
+    assert entry.link == "https://atom.example.org/news/2024/08/07/harir.html?utm_source=atom"
+    assert entry.title == "Attack on Harir base"
+    assert entry.published == datetime(2024, 8, 7, 20, 53, 19, tzinfo=UTC)
+
+
+def test_json_feed() -> None:
+    result = parse("ex", response("jsonfeed.json", "https://json.example.org/feed.json",
+                                  "application/feed+json"))
+    assert result.status == "ok", result.error
+    (entry,) = result.entries
+    assert (entry.guid, entry.link) == ("j1", "https://json.example.org/a.html")
+
+
+def test_an_html_error_page_served_with_200_is_an_error_not_entries() -> None:
+    result = parse("ex", response("garbage.html", "https://x.example.org/feed", "text/html"))
+    assert result.status == "error" and result.entries == ()
+    assert result.error and result.error.startswith("not a feed")
+
+
+def test_max_entries_per_poll() -> None:
+    items = "".join(f"<item><guid>g{i}</guid><title>t{i}</title></item>" for i in range(50))
+    body = f"<rss version='2.0'><channel><title>x</title>{items}</channel></rss>".encode()
+    result = parse("ex", Response(url="https://x.example.org/", status=200,
+                                  headers={"content-type": "application/rss+xml"}, content=body),
+                   max_entries=10)
+    assert len(result.entries) == 10
+
+
+def test_feedparser_is_given_bytes_never_a_path_or_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[object] = []
+    real_open = io.open
+
+    def spy(file: object, *args: object, **kwargs: object) -> object:
+        opened.append(file)
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", spy)
+    for body in (b"/etc/passwd", b"http://169.254.169.254/latest/meta-data/"):
+        result = parse("ex", Response(url="https://x.example.org/", status=200,
+                                      headers={"content-type": "text/plain"}, content=body))
+        assert result.status == "error"
+    assert "/etc/passwd" not in [str(f) for f in opened]
+
+
+def test_poll_over_http_with_conditional_get(
+        sample_site: tuple[str, list[tuple[str, dict[str, str]]]]) -> None:
+    base, seen = sample_site
+    feed = Feed(name="rss", url=f"{base}/feeds/rss.xml", interval=900)
+    with GuardedClient(LOCAL) as client:
+        first = poll(feed, None, client)
+        assert first.status == "ok" and len(first.entries) >= 17 and first.etag
+        assert all(e.link and e.link.startswith(base) for e in first.entries)
+        state = FeedState(url=feed.url, etag=first.etag, last_modified=first.last_modified)
+        second = poll(feed, state, client)
+    assert second.status == "not_modified" and second.entries == ()
+    assert seen[-1][1].get("If-None-Match") == first.etag
+
+
+def test_poll_errors_are_values(sample_site: tuple[str, list[tuple[str, dict[str, str]]]]) -> None:
+    base, _ = sample_site
+    with GuardedClient(LOCAL) as client:
+        missing = poll(Feed(name="x", url=f"{base}/feeds/nope.xml", interval=900), None, client)
+        with GuardedClient(NetConfig()) as strict:  # 127.0.0.1 not allowlisted
+            blocked = poll(Feed(name="y", url=f"{base}/feeds/rss.xml", interval=900), None,
+                           strict)
+    assert missing.status == "error" and missing.http_status == 404
+    assert missing.error and "HTTP 404" in missing.error
+    assert blocked.status == "error" and blocked.error
+    assert "127.0.0.1" in blocked.error
