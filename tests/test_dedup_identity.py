@@ -1,0 +1,55 @@
+"""Canonical URLs and the story decision (pure functions, literal inputs, a fixed clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from monitor.dedup import assign, canonical_url
+from monitor.model import Article, Entry, Match
+
+NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("https://example.org/news/a.html?utm_source=atom&utm_medium=feed",
+     "https://example.org/news/a.html"),
+    ("https://EXAMPLE.org/news/a.html#comments", "https://example.org/news/a.html"),
+    ("https://example.org/news/story/", "https://example.org/news/story"),
+    ("https://example.org:443/news/a?b=2&a=1&fbclid=x", "https://example.org/news/a?a=1&b=2"),
+    ("http://127.0.0.1:8000/x.html?utm_campaign=y", "http://127.0.0.1:8000/x.html"),
+])
+def test_variants_of_one_url_meet(a: str, b: str) -> None:
+    assert canonical_url(a) == canonical_url(b)
+
+
+def test_different_articles_stay_apart() -> None:
+    assert canonical_url("https://example.org/a?id=1") != canonical_url("https://example.org/a?id=2")
+    assert canonical_url("https://example.org/a") != canonical_url("https://example.com/a")
+
+
+@pytest.mark.parametrize("bad", [None, "", "javascript:alert(1)", "ftp://example.org/a",
+                                 "/relative/path", "http://"])
+def test_missing_or_unsafe_urls_have_no_canonical_form(bad: str | None) -> None:
+    assert canonical_url(bad) is None
+
+
+def article(title: str = "Rockets hit Ain al-Asad") -> Article:
+    e = Entry(feed="f", guid="g", link="https://example.org/a", title=title, summary="s",
+              published=NOW)
+    return Article(entry=e, url=e.link, title=title, text="text", published=NOW, site=None,
+                   source="page")
+
+
+def test_assign_opens_a_story_at_the_most_severe_match() -> None:
+    matches = (Match(rule_id="b", title="B", severity="medium"),
+               Match(rule_id="a", title="A", severity="critical"))
+    decision = assign(article(), matches, NOW)
+    assert decision is not None
+    assert decision.story_id is None and decision.severity == "critical"
+    assert decision.title == "Rockets hit Ain al-Asad" and "a, b" in decision.reason
+
+
+def test_assign_without_matches_is_no_story() -> None:
+    assert assign(article(), (), NOW) is None
