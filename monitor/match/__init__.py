@@ -1,0 +1,30 @@
+"""The match stage: rule files → a compiled rule set; ``match(article, ruleset)`` → matches.
+
+::
+
+    load_rules(directory)  -> RuleSet        every *.yaml / *.yml under directory, or RuleError
+    match(article, ruleset) -> tuple[Match]  pure; most severe first, then by rule id
+    check_examples(ruleset) -> list[str]     one line per failing example carried by the rules
+
+The rule file format is documented in ``rules/README.md``.
+"""
+
+from __future__ import annotations
+
+from monitor.match.engine import match
+from monitor.match.examples import check_examples
+from monitor.match.load import load_rules
+from monitor.match.normalise import normalise
+from monitor.match.ruleset import Entity, Example, Part, Rule, RuleSet
+
+__all__ = [
+    "Entity",
+    "Example",
+    "Part",
+    "Rule",
+    "RuleSet",
+    "check_examples",
+    "load_rules",
+    "match",
+    "normalise",
+]

@@ -1,0 +1,144 @@
+"""Text folding shared by aliases and article text, so that spellings meet.
+
+Both sides go through :func:`normalise`: Unicode NFKC, casefold, combining marks (Latin accents,
+Arabic harakat) stripped, Arabic letter variants unified (أ إ آ ٱ → ا, ى → ي, ة → ه, tatweel
+dropped, Persian ی ک → ي ك, Arabic-Indic digits → 0-9), apostrophes, quotes and dashes unified,
+"U.S." and "United States" → "us", apostrophes inside words dropped ("kata'ib" → "kataib",
+but "iraq's" → "iraq s"), hyphens → spaces ("al-asad" → "al asad"), "airbase" → "air base",
+whitespace collapsed.
+
+:func:`normalise_with_map` also returns, for every character of the folded text, the index of the
+character of the original text it came from, so evidence can be cut out of the original.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
+
+_APOSTROPHES = "'’‘ʼʻ`´′ʹʾʿ"  # look-alikes, on purpose
+_QUOTES = '"“”„‟«»″'
+_DASHES = "‐‑‒–—―−﹘﹣－"
+_ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u200f", "\u00ad"}
+
+_ARABIC_MAP = {
+    "أ": "ا",
+    "إ": "ا",
+    "آ": "ا",
+    "ٱ": "ا",
+    "ى": "ي",
+    "ی": "ي",
+    "ئ": "ي",
+    "ؤ": "و",
+    "ة": "ه",
+    "ک": "ك",
+    "ـ": "",  # tatweel
+    "ء": "",  # lone hamza: spelled or not
+}
+_DIGITS = {chr(0x0660 + i): str(i) for i in range(10)} | {
+    chr(0x06F0 + i): str(i) for i in range(10)
+}
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    """Fold one character; may return "" (dropped) or several characters."""
+    if ch in _APOSTROPHES:
+        return "'"
+    if ch in _QUOTES:
+        return '"'
+    if ch in _DASHES:
+        return "-"
+    if ch in _ZERO_WIDTH:
+        return ""
+    if ch.isspace():
+        return " "
+    if ch in _DIGITS:
+        return _DIGITS[ch]
+    text = unicodedata.normalize("NFKC", ch).casefold()
+    text = unicodedata.normalize("NFD", text)
+    out = []
+    for c in text:
+        if unicodedata.category(c) == "Mn":
+            continue
+        if c in _ARABIC_MAP:
+            out.append(_ARABIC_MAP[c])
+        elif unicodedata.category(c) == "Cf":
+            continue
+        else:
+            out.append(c)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+Chars = list[tuple[str, int]]  # (folded character, index in the original text)
+
+
+def _sub(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], chars: Chars) -> Chars:
+    """Apply a regex substitution to mapped characters, keeping the map."""
+    text = "".join(c for c, _ in chars)
+    out: Chars = []
+    pos = 0
+    for m in pattern.finditer(text):
+        out.extend(chars[pos : m.start()])
+        origin = chars[m.start()][1] if m.start() < len(chars) else (chars[-1][1] if chars else 0)
+        out.extend((c, origin) for c in repl(m))
+        pos = m.end()
+    out.extend(chars[pos:])
+    return out
+
+
+_US = re.compile(r"(?<![\w.])u\.\s?s\.(?:\s?a\.)?(?!\w)|(?<![\w.])u\.s(?=[\s\-,;:\"')]|$)")
+_UK = re.compile(r"(?<![\w.])u\.k\.(?!\w)")
+_UNITED_STATES = re.compile(r"(?<!\w)united states(?!\w)")
+_APOS = re.compile(r"(?<=\w)'(?=\w)|'")
+_HYPHEN = re.compile(r"-+")
+_AIRBASE = re.compile(r"(?<!\w)air(base|field)(s?)(?!\w)")
+_SPACES = re.compile(r" {2,}")
+
+
+def _us(m: re.Match[str]) -> str:
+    return "usa" if m.group().rstrip(".").endswith("a") else "us"
+
+
+def _apostrophe(m: re.Match[str]) -> str:
+    text = m.string
+    start, end = m.start(), m.end()
+    inside = start > 0 and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
+    if not inside:
+        return " "
+    possessive = text[end] == "s" and (end + 1 == len(text) or not text[end + 1].isalnum())
+    return " " if possessive else ""
+
+
+def normalise_with_map(text: str) -> tuple[str, list[int]]:
+    """Fold ``text``; return the folded text and, per folded character, its original index."""
+    chars: Chars = [(c, i) for i, ch in enumerate(text) for c in _fold_char(ch)]
+    chars = _sub(_US, _us, chars)
+    chars = _sub(_UK, lambda m: "uk", chars)
+    chars = _sub(_APOS, _apostrophe, chars)
+    chars = _sub(_HYPHEN, lambda m: " ", chars)
+    chars = _sub(_UNITED_STATES, lambda m: "us", chars)
+    chars = _sub(_AIRBASE, lambda m: f"air {m.group(1)}{m.group(2)}", chars)
+    chars = _sub(_SPACES, lambda m: " ", chars)
+    start, end = 0, len(chars)
+    while start < end and chars[start][0] == " ":
+        start += 1
+    while end > start and chars[end - 1][0] == " ":
+        end -= 1
+    chars = chars[start:end]
+    return "".join(c for c, _ in chars), [i for _, i in chars]
+
+
+def normalise(text: str) -> str:
+    """Fold ``text`` for matching (see the module docstring)."""
+    return normalise_with_map(text)[0]
+
+
+def is_arabic(text: str) -> bool:
+    """True when the first letter of ``text`` is in the Arabic script."""
+    for ch in text:
+        if ch.isalpha():
+            return "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f"
+    return False

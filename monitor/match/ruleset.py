@@ -1,0 +1,89 @@
+"""The compiled rule set: entities, term lists, rules and examples, as frozen values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from monitor.match.lexicon import Lexicon
+from monitor.model import Severity
+
+EntityKind = Literal["base", "militia", "armed-group", "force", "person", "place"]
+ENTITY_KINDS: tuple[EntityKind, ...] = (
+    "base",
+    "militia",
+    "armed-group",
+    "force",
+    "person",
+    "place",
+)
+PartKind = Literal["kind", "entity", "terms"]
+Field = Literal["title", "body", "any"]
+FIELDS: tuple[Field, ...] = ("title", "body", "any")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Something with a name: a base, a militia, a place… and the ways it is written."""
+
+    id: str
+    kind: EntityKind
+    name: str
+    aliases: tuple[str, ...]
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing a rule looks for: any entity of a kind, one entity, or any term of a list."""
+
+    kind: PartKind
+    ref: str
+    key: str  # the lexicon list it is found with: "kind:<kind>" or "terms:<name>"
+    label: str | None = None  # for an entity part, the entity id the hits must carry
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.ref}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compiled rule. ``within`` is ``None`` for one sentence, else a number of words."""
+
+    id: str
+    title: str
+    severity: Severity
+    tags: tuple[str, ...] = ()
+    all: tuple[Part, ...] = ()
+    any: tuple[Part, ...] = ()
+    none: tuple[Part, ...] = ()
+    within: int | None = None
+    field: Field = "any"
+    source: str = ""  # "path:line" where the rule is written
+
+
+@dataclass(frozen=True)
+class Example:
+    """A text carried by a rule file with the rule ids it must match (exactly)."""
+
+    text: str
+    expect: tuple[str, ...]
+    title: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything loaded from a rules directory, ready for :func:`monitor.match.match`."""
+
+    rules: tuple[Rule, ...]
+    examples: tuple[Example, ...] = ()
+    entities: tuple[Entity, ...] = ()
+    terms: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    lexicon: Lexicon = field(default_factory=Lexicon, repr=False, compare=False)
+
+    def entity(self, entity_id: str) -> Entity | None:
+        for entity in self.entities:
+            if entity.id == entity_id:
+                return entity
+        return None
