@@ -74,8 +74,10 @@ def test_entry_uniqueness_lives_in_the_database(tmp_path: Path) -> None:
         store.add_entry(entry(), "https://example.org/g1", NOW)
     with pytest.raises(sqlite3.IntegrityError), store.transaction():
         store.add_entry(entry(), "https://example.org/g1", NOW)
-    assert store.find_seen("f", "g1", None) is not None
-    assert store.find_seen("other-feed", "zzz", "https://example.org/g1") is not None
+    first = store.find_seen("f", "g1", None)
+    assert first is not None and first.same_guid
+    copy = store.find_seen("other-feed", "zzz", "https://example.org/g1")
+    assert copy is not None and not copy.same_guid and copy.id == first.id
     assert store.find_seen("f", "g2", "https://example.org/g2") is None
 
 

@@ -24,7 +24,15 @@ from monitor.model import Alert, Article, Entry, Feed, FeedState, Match, PollRes
 from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out
 from monitor.store.schema import MIGRATIONS
 
-__all__ = ["DueAlert", "Store"]
+__all__ = ["DueAlert", "Seen", "Store"]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An entry already stored: by this feed's guid (``same_guid``), or by canonical URL."""
+
+    id: int
+    same_guid: bool
 
 
 @dataclass(frozen=True)
@@ -173,14 +181,15 @@ class Store:
 
     # --- entries, articles, matches, stories -------------------------------------------------
 
-    def find_seen(self, feed: str, guid: str, canonical_url: str | None) -> int | None:
-        """The id of an entry already stored with this guid in this feed, or this canonical URL
-        in any feed; None when the entry is new."""
+    def find_seen(self, feed: str, guid: str, canonical_url: str | None) -> Seen | None:
+        """The entry already stored with this guid in this feed, or else the first one with
+        this canonical URL in any feed; None when the entry is new."""
         row = self.db.execute(
-            "SELECT id FROM entries WHERE (feed = ? AND guid = ?)"
-            " OR (? IS NOT NULL AND canonical_url = ?) ORDER BY id LIMIT 1",
-            [feed, guid, canonical_url, canonical_url]).fetchone()
-        return int(row[0]) if row else None
+            "SELECT id, (feed = ? AND guid = ?) AS same FROM entries"
+            " WHERE (feed = ? AND guid = ?) OR (? IS NOT NULL AND canonical_url = ?)"
+            " ORDER BY same DESC, duplicate_of IS NOT NULL, id LIMIT 1",
+            [feed, guid, feed, guid, canonical_url, canonical_url]).fetchone()
+        return Seen(id=int(row[0]), same_guid=bool(row[1])) if row else None
 
     def add_entry(self, entry: Entry, canonical_url: str | None, now: datetime,
                   duplicate_of: int | None = None) -> int:

@@ -1,0 +1,78 @@
+"""Shared fixtures: real HTTP servers on 127.0.0.1 that stop by themselves."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.demo import serve_site
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver that records every request and answers with ``status``/``body``."""
+
+    url: str
+    requests: list[Recorded] = field(default_factory=list)
+    status: int = 200
+    body: bytes = b"ok"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            rec.requests.append(Recorded(self.path, dict(self.headers.items()),
+                                         self.rfile.read(length)))
+            self.send_response(rec.status)
+            for k, v in rec.headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(rec.body)))
+            self.end_headers()
+            self.wfile.write(rec.body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    rec.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield rec
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def sample_site() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    """The bundled sample news site: (base URL, requests seen)."""
+    with serve_site() as served:
+        yield served
