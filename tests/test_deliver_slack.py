@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from monitor.deliver.slack_render import escape, escape_truncate, render_slack
 from monitor.errors import BlockedURLError, DeliveryError, FetchError
 from monitor.model import Alert, Match
 from monitor.net import GuardedClient, NetConfig
+from tests.fakes import FakePoster, FakeResponse
 
 HOOK = "https://hooks.slack.com/services/T000/B000/XXXXXXXXSECRETXXXXXXXX"
 
@@ -34,33 +34,6 @@ def make_alert(**changes: Any) -> Alert:
         created_at=datetime(2024, 1, 20, 10, 20, tzinfo=UTC),
     )
     return replace(alert, **changes)
-
-
-@dataclass(frozen=True)
-class FakeResponse:
-    url: str
-    status: int
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content: bytes = b""
-
-
-class FakePoster:
-    """Records calls; answers with a fixed response or raises a fixed error."""
-
-    def __init__(self, response: FakeResponse | None = None,
-                 error: Exception | None = None) -> None:
-        self.response = response
-        self.error = error
-        self.calls: list[dict[str, Any]] = []
-
-    def post(self, url: str, *, content: bytes, headers: Mapping[str, str] | None = None,
-             secret_url: bool = True) -> FakeResponse:
-        self.calls.append({"url": url, "content": content, "headers": dict(headers or {}),
-                           "secret_url": secret_url})
-        if self.error is not None:
-            raise self.error
-        assert self.response is not None
-        return self.response
 
 
 def mrkdwn_texts(payload: dict[str, Any]) -> list[str]:

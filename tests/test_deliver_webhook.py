@@ -9,7 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from monitor.deliver.webhook import (
 from monitor.errors import BlockedURLError, ConfigError, DeliveryError, FetchError
 from monitor.model import Alert, Match
 from monitor.net import GuardedClient, NetConfig
+from tests.fakes import FakePoster, FakeResponse
 
 URL = "https://receiver.example/hooks/news?token=SECRETTOKEN123"
 # The Standard Webhooks reference vector (standard-webhooks/standard-webhooks,
@@ -51,30 +52,6 @@ def make_alert(**changes: Any) -> Alert:
         created_at=datetime(2024, 1, 28, 9, 5, tzinfo=UTC),
     )
     return replace(alert, **changes)
-
-
-@dataclass(frozen=True)
-class FakeResponse:
-    url: str
-    status: int
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content: bytes = b""
-
-
-class FakePoster:
-    def __init__(self, response: FakeResponse | None = None,
-                 error: Exception | None = None) -> None:
-        self.response = response or FakeResponse(URL, 204)
-        self.error = error
-        self.calls: list[dict[str, Any]] = []
-
-    def post(self, url: str, *, content: bytes, headers: Mapping[str, str] | None = None,
-             secret_url: bool = True) -> FakeResponse:
-        self.calls.append({"url": url, "content": content, "headers": dict(headers or {}),
-                           "secret_url": secret_url})
-        if self.error is not None:
-            raise self.error
-        return self.response
 
 
 class Clock:

@@ -7,7 +7,6 @@ getaddrinfo numeric-only.
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import socket
 import socketserver
 import threading
@@ -26,33 +25,8 @@ from monitor import USER_AGENT
 from monitor.errors import BlockedURLError, FetchError
 from monitor.net import GuardedClient, NetConfig
 
-_real_create_connection = socket.create_connection
-_real_getaddrinfo = socket.getaddrinfo
+pytestmark = pytest.mark.usefixtures("dialled")
 MiB = 1024 * 1024
-
-
-@pytest.fixture(autouse=True)
-def dialled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every (host, port) socket.create_connection was asked for; only loopback is let through."""
-    seen: list[tuple[str, int]] = []
-
-    def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-        seen.append((address[0], address[1]))
-        try:
-            loopback = ipaddress.ip_address(address[0]).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise OSError(f"test guard: refused to dial {address[0]}")
-        return _real_create_connection(address, *args, **kwargs)
-
-    def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0,
-                    flags: int = 0) -> Any:
-        return _real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
-
-    monkeypatch.setattr(socket, "create_connection", create_connection)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return seen
 
 
 # --- a scriptable test server ------------------------------------------------------------------

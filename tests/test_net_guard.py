@@ -6,7 +6,6 @@ getaddrinfo numeric-only, so a mistake fails fast instead of leaking a packet.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import socketserver
 import ssl
@@ -20,35 +19,11 @@ import pytest
 from monitor.errors import BlockedURLError, ConfigError, FetchError
 from monitor.net import GuardedClient, NetConfig, address_allowed, redact_url
 
-_real_create_connection = socket.create_connection
-_real_getaddrinfo = socket.getaddrinfo
+REAL_CREATE_CONNECTION = socket.create_connection
+pytestmark = pytest.mark.usefixtures("dialled")
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def dialled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every (host, port) socket.create_connection was asked for; only loopback is let through."""
-    seen: list[tuple[str, int]] = []
-
-    def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-        seen.append((address[0], address[1]))
-        try:
-            loopback = ipaddress.ip_address(address[0]).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise OSError(f"test guard: refused to dial {address[0]}")
-        return _real_create_connection(address, *args, **kwargs)
-
-    def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0,
-                    flags: int = 0) -> Any:
-        return _real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
-
-    monkeypatch.setattr(socket, "create_connection", create_connection)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return seen
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -321,7 +296,7 @@ def test_dns_rebinding_dials_only_the_validated_address(
 
     def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
         targets.append((address[0], address[1]))  # "reach" the public address: our test server
-        return _real_create_connection(("127.0.0.1", server.port), *args, **kwargs)
+        return REAL_CREATE_CONNECTION(("127.0.0.1", server.port), *args, **kwargs)
 
     monkeypatch.setattr(socket, "create_connection", create_connection)
     resolver = FakeResolver({"rebind.test": [["93.184.216.34"], ["127.0.0.1"]]})
@@ -347,7 +322,7 @@ def test_tls_verifies_the_hostname_not_the_dialled_ip(
     hostnames: list[str | None] = []
 
     def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-        return _real_create_connection(("127.0.0.1", server.port), *args, **kwargs)
+        return REAL_CREATE_CONNECTION(("127.0.0.1", server.port), *args, **kwargs)
 
     def wrap_socket(self: ssl.SSLContext, sock: socket.socket, *args: Any,
                     server_hostname: str | None = None, **kwargs: Any) -> ssl.SSLSocket:

@@ -16,6 +16,8 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from monitor.errors import BlockedURLError, DeliveryError, FetchError
+
 ELLIPSIS = "…"
 
 
@@ -198,3 +200,20 @@ def redact(text: str, *secrets: str | None) -> str:
             if len(piece) > 1:
                 text = text.replace(piece, "<redacted>")
     return text
+
+
+def post(client: HttpPoster, url: str, body: bytes, headers: Mapping[str, str],
+         where: str) -> HttpResponse:
+    """POST through the guarded client; a refused address is a permanent DeliveryError, a
+    network failure a transient one. The secret URL never reaches the message (nor, when the
+    library's message held it, the chained exception)."""
+    try:
+        return client.post(url, content=body, headers=headers, secret_url=True)
+    except BlockedURLError as e:
+        message = redact(str(e), url)
+        raise DeliveryError(f"{where}: address refused by the network guard: {message}",
+                            transient=False) from (e if message == str(e) else None)
+    except FetchError as e:
+        message = redact(str(e), url)
+        raise DeliveryError(f"{where}: {message}", transient=True) from (
+            e if message == str(e) else None)

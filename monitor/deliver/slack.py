@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from monitor.deliver.base import HttpPoster, body_code, header, parse_retry_after, redact
+from monitor.deliver.base import HttpPoster, body_code, header, parse_retry_after, post
 from monitor.deliver.settings import SlackSettings
 from monitor.deliver.slack_render import render_slack
-from monitor.errors import BlockedURLError, DeliveryError, FetchError
+from monitor.errors import DeliveryError
 from monitor.model import Alert
 
 _HEADERS = {"Content-Type": "application/json; charset=utf-8"}
@@ -74,18 +74,8 @@ class SlackTarget:
 
     def send(self, alert: Alert) -> None:
         body = json.dumps(render_slack(alert), ensure_ascii=False, separators=(",", ":"))
-        where = f"slack target {self.name!r}"
-        try:
-            response = self._client.post(self._url, content=body.encode("utf-8", "replace"),
-                                         headers=_HEADERS, secret_url=True)
-        except BlockedURLError as e:
-            message = redact(str(e), self._url)
-            raise DeliveryError(f"{where}: address refused by the network guard: {message}",
-                                transient=False) from (e if message == str(e) else None)
-        except FetchError as e:
-            message = redact(str(e), self._url)
-            raise DeliveryError(f"{where}: {message}", transient=True) from (
-                e if message == str(e) else None)
+        response = post(self._client, self._url, body.encode("utf-8", "replace"), _HEADERS,
+                        f"slack target {self.name!r}")
         error = slack_outcome(self.name, response.status, response.headers, response.content)
         if error is not None:
             raise error

@@ -62,11 +62,11 @@ from monitor.deliver.base import (
     clean_text,
     header,
     parse_retry_after,
-    redact,
+    post,
     truncate,
 )
 from monitor.deliver.settings import WebhookSettings
-from monitor.errors import BlockedURLError, ConfigError, DeliveryError, FetchError
+from monitor.errors import ConfigError, DeliveryError
 from monitor.model import Alert, Match
 
 PAYLOAD_VERSION = 1
@@ -254,18 +254,7 @@ class WebhookTarget:
 
     def send(self, alert: Alert) -> None:
         body, headers = self.request(alert)
-        where = f"webhook target {self.name!r}"
-        try:
-            response = self._client.post(self._url, content=body, headers=headers,
-                                         secret_url=True)
-        except BlockedURLError as e:
-            message = redact(str(e), self._url)
-            raise DeliveryError(f"{where}: address refused by the network guard: {message}",
-                                transient=False) from (e if message == str(e) else None)
-        except FetchError as e:
-            message = redact(str(e), self._url)
-            raise DeliveryError(f"{where}: {message}", transient=True) from (
-                e if message == str(e) else None)
+        response = post(self._client, self._url, body, headers, f"webhook target {self.name!r}")
         error = webhook_outcome(self.name, response.status, response.headers, response.content)
         if error is not None:
             raise error
