@@ -1,0 +1,135 @@
+"""The outbox relay: sent only when accepted, retried with backoff, dead after the bound."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import DeliveryConfig, RouteConfig
+from monitor.deliver.outbox import MAX_RETRY_AFTER, backoff, deliver
+from monitor.errors import DeliveryError
+from monitor.model import Alert, Article, Entry, Feed, Match
+from monitor.pipeline import build_alert, route
+from monitor.store import Store
+
+NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
+POLICY = DeliveryConfig(max_attempts=3, backoff_base=30, backoff_max=600)
+FEED = Feed(name="f", url="https://example.org/feed", interval=3600, tags=("iraq",))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Target:
+    def __init__(self, name: str, errors: list[DeliveryError | None]) -> None:
+        self.name = name
+        self.errors = errors
+        self.sent: list[Alert] = []
+        self.tried: list[str] = []
+
+    def send(self, alert: Alert) -> None:
+        self.tried.append(alert.key)
+        error = self.errors.pop(0) if self.errors else None
+        if error:
+            raise error
+        self.sent.append(alert)
+
+
+def article() -> Article:
+    e = Entry(feed="f", guid="g", link="https://example.org/a", title="Rockets hit Ain al-Asad",
+              summary="s", published=NOW)
+    return Article(entry=e, url=e.link, title=e.title, text="t", published=NOW, site="S",
+                   source="page")
+
+
+MATCHES = (Match(rule_id="b", title="B", severity="medium", tags=("x",), snippet="second"),
+           Match(rule_id="a", title="A", severity="high", tags=("iraq-syria",), snippet="first"))
+
+
+def queued(tmp_path: Path, targets: list[str]) -> Store:
+    store = Store.open(tmp_path / "m.db")
+    store.sync_feeds([FEED])
+    with store.transaction():
+        eid = store.add_entry(article().entry, "https://example.org/a", NOW)
+        sid = store.add_story(eid, "t", "high", NOW)
+        for name in targets:
+            store.add_alert(build_alert("https://example.org/a", name, sid, FEED, article(),
+                                        MATCHES, NOW))
+    return store
+
+
+def test_sent_only_after_the_target_accepted(tmp_path: Path) -> None:
+    store = queued(tmp_path, ["ok", "down"])
+    ok = Target("ok", [])
+    down = Target("down", [DeliveryError("HTTP 500", transient=True)])
+    clock = Clock()
+    report = deliver(store, {"ok": ok, "down": down}, POLICY, clock=clock,
+                     rng=random.Random(1))
+    assert (report.sent, report.retrying, report.dead) == (1, 1, 0) and not report.ok
+    assert store.alert_counts() == {"sent": 1, "pending": 1}
+    assert report.errors == ("target=down: HTTP 500",)
+    # not due again until its backoff ran out; then sent, with the same key
+    assert deliver(store, {"down": down}, POLICY, clock=clock, rng=random.Random(1)).sent == 0
+    clock.now = NOW + timedelta(seconds=POLICY.backoff_base + 1)
+    assert deliver(store, {"down": down}, POLICY, clock=clock, rng=random.Random(1)).sent == 1
+    assert down.tried == [down.sent[0].key] * 2, "a retry reuses the idempotency key"
+    assert down.sent[0].key != ok.sent[0].key
+    assert store.alert_counts() == {"sent": 2}
+
+
+def test_permanent_failure_and_attempt_bound_end_dead(tmp_path: Path) -> None:
+    store = queued(tmp_path, ["gone", "flaky"])
+    gone = Target("gone", [DeliveryError("HTTP 410", transient=False)])
+    flaky = Target("flaky", [DeliveryError("timeout", transient=True)] * 5)
+    clock = Clock()
+    for _ in range(POLICY.max_attempts):
+        deliver(store, {"gone": gone, "flaky": flaky}, POLICY, clock=clock, rng=random.Random(2))
+        clock.now += timedelta(seconds=POLICY.backoff_max + 1)
+    assert store.alert_counts() == {"dead": 2}
+    assert gone.sent == [] and flaky.sent == [] and len(flaky.errors) == 2  # 3 attempts made
+
+
+def test_alert_for_a_target_removed_from_config_is_dead_not_lost(tmp_path: Path) -> None:
+    store = queued(tmp_path, ["old"])
+    report = deliver(store, {}, POLICY, clock=Clock(), rng=random.Random(3))
+    assert report.dead == 1 and "no longer configured" in report.errors[0]
+
+
+def test_backoff_is_jittered_capped_and_honours_retry_after() -> None:
+    rng = random.Random(4)
+    waits = [backoff(5, POLICY, rng) for _ in range(200)]
+    assert all(1.0 <= w <= POLICY.backoff_max for w in waits)
+    assert len({round(w) for w in waits}) > 50  # full jitter, not a fixed step
+    assert backoff(0, POLICY, rng, retry_after=120) >= 120
+    assert backoff(0, POLICY, rng, retry_after=10**9) == MAX_RETRY_AFTER
+
+
+def test_alert_key_is_stable_and_matches_are_ordered_by_severity() -> None:
+    a = build_alert("https://example.org/a", "slack", 1, FEED, article(), MATCHES, NOW)
+    b = build_alert("https://example.org/a", "slack", 99, FEED, article(), MATCHES,
+                    NOW + timedelta(days=1))
+    assert a.key == b.key and a.key.startswith("nm_")
+    assert build_alert("https://example.org/a", "email", 1, FEED, article(), MATCHES,
+                       NOW).key != a.key
+    assert a.severity == "high" and [m.rule_id for m in a.matches] == ["a", "b"]
+    assert a.snippet == "first"
+
+
+@pytest.mark.parametrize(("routes", "expected"), [
+    ((), ["email", "slack"]),
+    ((RouteConfig(targets=("slack",), min_severity="high"),), ["slack"]),
+    ((RouteConfig(targets=("slack",), min_severity="critical"),), []),
+    ((RouteConfig(targets=("email",), tags=("iraq-syria",)),), ["email"]),  # a rule tag
+    ((RouteConfig(targets=("email",), tags=("iraq",)),), ["email"]),  # a feed tag
+    ((RouteConfig(targets=("email",), tags=("lebanon",)),), []),
+])
+def test_routes(routes: tuple[RouteConfig, ...], expected: list[str]) -> None:
+    assert route(routes, {"slack": object(), "email": object()}, MATCHES, FEED) == expected
