@@ -88,6 +88,22 @@ class Article:
     note: str | None = None  # why the summary was used, when it was
 
 
+MatchField = Literal["title", "body"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One thing a rule found, and where: offsets are into ``Article.title`` or ``Article.text``."""
+
+    kind: Literal["entity", "term"]
+    ref: str  # the entity id, or the term list's name
+    label: str  # the entity's canonical name, or the term as the list writes it
+    text: str  # as written in the article
+    field: MatchField
+    start: int
+    end: int
+
+
 @dataclass(frozen=True)
 class Match:
     """One rule that matched an article, with the evidence."""
@@ -98,7 +114,9 @@ class Match:
     tags: tuple[str, ...] = ()
     entities: tuple[str, ...] = ()  # canonical names of the entities found
     terms: tuple[str, ...] = ()  # the term-list words / phrases found
-    snippet: str = ""  # the sentence (or window) where the evidence was found
+    snippet: str = ""  # a short passage around the strongest evidence
+    marks: tuple[tuple[int, int], ...] = ()  # spans of the evidence within ``snippet``
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,36 @@ def test_outbox_claim_lease_sent_and_retry(tmp_path: Path) -> None:
     store.mark_sent(store.claim_due(NOW + timedelta(minutes=21), NOW + timedelta(hours=1))[0].id,
                     NOW)
     assert store.alert_counts() == {"sent": 1}
+
+
+def test_a_database_from_the_first_schema_is_migrated_in_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.store import schema as schema_module
+
+    db = tmp_path / "old.db"
+    monkeypatch.setattr("monitor.store.MIGRATIONS", schema_module.MIGRATIONS[:1])
+    old = Store.open(db)
+    old.sync_feeds([FEED])
+    with old.transaction():
+        eid = old.add_entry(entry(), None, NOW)
+        old.db.execute("INSERT INTO matches (entry_id, rule_id, title, severity, tags, entities,"
+                       " terms, snippet) VALUES (?, 'r', 'R', 'high', '[]', '[]', '[]', 's')",
+                       [eid])
+    old.close()
+    monkeypatch.setattr("monitor.store.MIGRATIONS", schema_module.MIGRATIONS)
+    new = Store.open(db)
+    row = new.db.execute("SELECT evidence, marks FROM matches").fetchone()
+    assert row == ("[]", "[]")
+
+
+def test_alert_round_trip_keeps_evidence_and_marks(tmp_path: Path) -> None:
+    from monitor.model import Evidence
+    from monitor.store.codec import alert_from_json, alert_to_json
+
+    ev = Evidence(kind="entity", ref="ain-al-asad", label="Ain al-Asad Air Base",
+                  text="Ain Al Asad", field="body", start=10, end=21)
+    a = alert()
+    m = a.matches[0]
+    rich = Alert(**{**a.__dict__, "matches": (Match(**{**m.__dict__, "evidence": (ev,),
+                                                       "marks": ((0, 7),)}),)})
+    assert alert_from_json(alert_to_json(rich)) == rich

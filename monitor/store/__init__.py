@@ -21,7 +21,7 @@ import sqlite_utils
 
 from monitor.errors import StoreError
 from monitor.model import Alert, Article, Entry, Feed, FeedState, Match, PollResult, Severity
-from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out
+from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out, evidence_to_dict
 from monitor.store.schema import MIGRATIONS
 
 __all__ = ["DueAlert", "Seen", "Store"]
@@ -213,10 +213,12 @@ class Store:
         for m in matches:
             self.db.execute(
                 "INSERT INTO matches (entry_id, rule_id, title, severity, tags, entities, terms,"
-                " snippet) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " snippet, evidence, marks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [entry_id, m.rule_id, m.title, m.severity, json.dumps(m.tags),
                  json.dumps(m.entities, ensure_ascii=False), json.dumps(m.terms),
-                 m.snippet])
+                 m.snippet, json.dumps([evidence_to_dict(e) for e in m.evidence],
+                                       ensure_ascii=False),
+                 json.dumps(m.marks)])
 
     def add_story(self, entry_id: int, title: str, severity: Severity, now: datetime) -> int:
         cur = self.db.execute(

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.model import Alert, Match
+from monitor.model import Alert, Evidence, Match
 
 
 def dt_out(value: datetime | None) -> str | None:
@@ -22,15 +22,30 @@ def dt_in(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def evidence_to_dict(e: Evidence) -> dict[str, Any]:
+    return {"kind": e.kind, "ref": e.ref, "label": e.label, "text": e.text, "field": e.field,
+            "start": e.start, "end": e.end}
+
+
+def evidence_from_dict(d: dict[str, Any]) -> Evidence:
+    return Evidence(kind=d["kind"], ref=d["ref"], label=d["label"], text=d["text"],
+                    field=d["field"], start=d["start"], end=d["end"])
+
+
 def match_to_dict(m: Match) -> dict[str, Any]:
     return {"rule_id": m.rule_id, "title": m.title, "severity": m.severity, "tags": list(m.tags),
-            "entities": list(m.entities), "terms": list(m.terms), "snippet": m.snippet}
+            "entities": list(m.entities), "terms": list(m.terms), "snippet": m.snippet,
+            "marks": [list(span) for span in m.marks],
+            "evidence": [evidence_to_dict(e) for e in m.evidence]}
 
 
 def match_from_dict(d: dict[str, Any]) -> Match:
+    """A match from its stored form; rows written before marks and evidence existed get none."""
     return Match(rule_id=d["rule_id"], title=d["title"], severity=d["severity"],
                  tags=tuple(d["tags"]), entities=tuple(d["entities"]), terms=tuple(d["terms"]),
-                 snippet=d["snippet"])
+                 snippet=d["snippet"],
+                 marks=tuple((int(a), int(b)) for a, b in d.get("marks", ())),
+                 evidence=tuple(evidence_from_dict(e) for e in d.get("evidence", ())))
 
 
 def alert_to_json(a: Alert) -> str:

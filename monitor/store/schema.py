@@ -108,6 +108,13 @@ def _initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX alerts_due ON alerts(state, next_attempt_at)")
 
 
+def _match_evidence(db: sqlite_utils.Database) -> None:
+    """Matches keep their evidence (what was found, where) and the marks in their snippet."""
+    db.execute("ALTER TABLE matches ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE matches ADD COLUMN marks TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
+    ("0002_match_evidence", _match_evidence),
 ]
