@@ -35,7 +35,7 @@ from monitor.match.yamltree import (
 from monitor.model import SEVERITIES
 
 _TOP = {"entities", "terms", "rules", "examples"}
-_ENTITY = {"id", "kind", "name", "country", "aliases", "note"}
+_ENTITY = {"id", "kind", "name", "country", "aliases", "note", "transliterated"}
 _RULE = {"id", "title", "severity", "tags", "all", "any", "none", "within", "field", "note"}
 _EXAMPLE = {"text", "title", "expect", "note"}
 _PART = ("kind", "entity", "terms")
@@ -156,7 +156,13 @@ def _entity(item: Located, into: _Collected) -> None:
         into.aliases[norm] = (entity_id, where)
         if alias not in spellings:
             spellings.append(alias)
-    entity = Entity(entity_id, kind, name, tuple(spellings), country)
+    transliterated = False
+    if "transliterated" in fields:
+        value = fields["transliterated"]
+        if not isinstance(value.value, bool):
+            raise value.error(f"entity '{entity_id}' transliterated must be true or false")
+        transliterated = value.value
+    entity = Entity(entity_id, kind, name, tuple(spellings), country, transliterated)
     into.entities[entity_id] = (entity, item)
 
 

@@ -31,6 +31,7 @@ class Entity:
     name: str
     aliases: tuple[str, ...]
     country: str | None = None
+    transliterated: bool = False  # names written from Arabic: spelling variants fold together
 
 
 @dataclass(frozen=True)
