@@ -5,6 +5,7 @@
     load_rules(directory)  -> RuleSet        every *.yaml / *.yml under directory, or RuleError
     match(article, ruleset) -> tuple[Match]  pure; most severe first, then by rule id
     check_examples(ruleset) -> list[str]     one line per failing example carried by the rules
+    explain(article, ruleset) -> tuple[RuleCheck]  pure; why each rule did or did not match
 
 The rule file format is documented in ``rules/README.md``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from monitor.match.engine import match
 from monitor.match.examples import check_examples
+from monitor.match.explain import PartCheck, RuleCheck, explain
 from monitor.match.load import load_rules
 from monitor.match.normalise import normalise
 from monitor.match.ruleset import Entity, Example, Part, Rule, RuleSet
@@ -21,9 +23,12 @@ __all__ = [
     "Entity",
     "Example",
     "Part",
+    "PartCheck",
     "Rule",
+    "RuleCheck",
     "RuleSet",
     "check_examples",
+    "explain",
     "load_rules",
     "match",
     "normalise",

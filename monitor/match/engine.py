@@ -5,124 +5,42 @@ with ``within: N``, a stretch of N words that may cross sentences. In that scope
 part and at least one ``any`` part must be found; a sentence where a ``none`` part is found gives
 no evidence, and a stretch may not reach into it. One sentence is the preferred evidence; a
 stretch is used when no single sentence qualifies. Title comes before body, then reading order.
-The evidence gives the match its entities (all named there), terms (the rule's) and snippet.
+The scope gives the match its entities (all named there), terms (the rule's), evidence (the hits
+of the rule's ``all`` and ``any`` parts there, with their offsets in the article), snippet and
+marks. :func:`evaluate` is shared by :func:`match` and :func:`monitor.match.explain.explain`, so
+the two always agree.
 """
 
 from __future__ import annotations
 
-import bisect
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from monitor.match.lexicon import Hit, Lexicon
-from monitor.match.normalise import normalise_with_map
+from monitor.match.field import FieldHit, FieldText
 from monitor.match.ruleset import Part, Rule, RuleSet
-from monitor.match.sentences import split_sentences
-from monitor.model import Article, Match, severity_rank
+from monitor.match.snippet import SNIPPET_LIMIT, cut
+from monitor.model import Article, Evidence, Match, MatchField, severity_rank
 
-SNIPPET_LIMIT = 300
-_WORD = re.compile(r"\w+")
+__all__ = ["SNIPPET_LIMIT", "Outcome", "Scope", "evaluate", "match"]
 
-
-@dataclass(frozen=True)
-class _Sentence:
-    start: int  # offsets in the field's original text
-    end: int
-    norm: str
-    origin: tuple[int, ...]  # per character of ``norm``, its offset in the original text
-    first_word: int  # position of the sentence's first word in the field
-    word_starts: tuple[int, ...]  # offsets in ``norm`` where its words start
+Found = dict[Part, list[FieldHit]]
 
 
 @dataclass(frozen=True)
-class _Hit:
-    sentence: int
-    start: int  # in the sentence's normalised text
-    end: int
-    word: int  # position of the word it starts on, counted across the field
-    label: str
+class Scope:
+    """Where a rule's parts were found together: sentences, and a window of words."""
 
-
-class _Field:
-    """One field of an article, split, normalised, and searched lazily per lexicon list."""
-
-    def __init__(self, text: str, lexicon: Lexicon) -> None:
-        self.text = text
-        self.lexicon = lexicon
-        sentences = []
-        words = 0
-        for start, end in split_sentences(text):
-            norm, origin = normalise_with_map(text[start:end])
-            word_starts = tuple(m.start() for m in _WORD.finditer(norm))
-            sentences.append(
-                _Sentence(start, end, norm, tuple(start + o for o in origin), words, word_starts)
-            )
-            words += len(word_starts)
-        self.sentences = tuple(sentences)
-        self._hits: dict[str, tuple[_Hit, ...]] = {}
-        self._entities: tuple[_Hit, ...] | None = None
-
-    def hits(self, key: str) -> tuple[_Hit, ...]:
-        if key not in self._hits:
-            if key.startswith("kind:"):
-                self._find_entities()
-            else:
-                self._hits[key] = tuple(self._hit(i, h) for i, h in self._find(key))
-        return self._hits.get(key, ())
-
-    def _find(self, key: str) -> list[tuple[int, Hit]]:
-        return [
-            (index, hit)
-            for index, sentence in enumerate(self.sentences)
-            for hit in self.lexicon.find(key, sentence.norm)
-        ]
-
-    def _hit(self, index: int, hit: Hit) -> _Hit:
-        sentence = self.sentences[index]
-        local = bisect.bisect_right(sentence.word_starts, hit.start) - 1
-        return _Hit(index, hit.start, hit.end, sentence.first_word + max(local, 0), hit.label)
-
-    def _find_entities(self) -> None:
-        """Entity mentions do not overlap: the longest wins, so "Hezbollah" inside "Kataib
-        Hezbollah", or "Iraq" inside "Islamic Resistance in Iraq", is not a mention of its own."""
-        keys = [k for k in self.lexicon.keys if k.startswith("kind:")]
-        found = [(key, index, hit) for key in keys for index, hit in self._find(key)]
-        found.sort(key=lambda f: (f[2].start - f[2].end, f[1], f[2].start))
-        taken: dict[int, list[Hit]] = {}
-        kept: dict[str, list[_Hit]] = {key: [] for key in keys}
-        for key, index, hit in found:
-            if any(hit.start < t.end and t.start < hit.end for t in taken.get(index, [])):
-                continue
-            taken.setdefault(index, []).append(hit)
-            kept[key].append(self._hit(index, hit))
-        for key, hits in kept.items():
-            self._hits[key] = tuple(sorted(hits, key=lambda h: (h.sentence, h.start)))
-
-    def entity_hits(self) -> tuple[_Hit, ...]:
-        """Every entity mention, of any kind, in reading order."""
-        if self._entities is None:
-            hits = (h for k in self.lexicon.keys if k.startswith("kind:") for h in self.hits(k))
-            self._entities = tuple(sorted(hits, key=lambda h: (h.sentence, h.start)))
-        return self._entities
-
-    def part_hits(self, part: Part) -> tuple[_Hit, ...]:
-        hits = self.hits(part.key)
-        if part.label is not None:
-            hits = tuple(h for h in hits if h.label == part.label)
-        return hits
-
-
-@dataclass(frozen=True)
-class _Evidence:
-    hits: tuple[_Hit, ...]  # the rule's all/any hits in the scope
-    terms: tuple[_Hit, ...]  # those of them that are terms
+    found: tuple[tuple[Part, tuple[FieldHit, ...]], ...]  # the all/any parts' hits in it
     first_sentence: int
     last_sentence: int
     low_word: int | None = None  # the window, for a ``within: N`` rule
     high_word: int | None = None
 
-    def covers(self, hit: _Hit) -> bool:
+    @property
+    def hits(self) -> tuple[FieldHit, ...]:
+        return tuple(h for _, hits in self.found for h in hits)
+
+    def covers(self, hit: FieldHit) -> bool:
         if not self.first_sentence <= hit.sentence <= self.last_sentence:
             return False
         if self.low_word is None or self.high_word is None:
@@ -130,41 +48,41 @@ class _Evidence:
         return self.low_word <= hit.word <= self.high_word
 
 
-def _qualifies(rule: Rule, found: dict[Part, list[_Hit]]) -> bool:
+def qualifies(rule: Rule, found: Found) -> bool:
     if any(not found[p] for p in rule.all):
         return False
     return not rule.any or any(found[p] for p in rule.any)
 
 
-def _evidence(
-    rule: Rule, found: dict[Part, list[_Hit]], low: int | None, high: int | None
-) -> _Evidence:
+def _scope(rule: Rule, found: Found, low: int | None, high: int | None) -> Scope:
     required = (*rule.all, *rule.any)
-    hits = tuple(h for p in required for h in found[p])
-    terms = tuple(h for p in required if p.kind == "terms" for h in found[p])
-    sentences = [h.sentence for h in hits]
-    return _Evidence(hits, terms, min(sentences), max(sentences), low, high)
+    pairs = tuple((p, tuple(found[p])) for p in dict.fromkeys(required))
+    sentences = [h.sentence for _, hits in pairs for h in hits]
+    return Scope(pairs, min(sentences), max(sentences), low, high)
 
 
-def _vetoed(rule: Rule, field: _Field) -> set[int]:
+def vetoed(rule: Rule, field: FieldText) -> set[int]:
     """The sentences where a ``none`` part is found: no evidence is taken from them."""
     return {h.sentence for p in rule.none for h in field.part_hits(p)}
 
 
-def _in_sentence(rule: Rule, field: _Field, vetoed: set[int]) -> _Evidence | None:
-    required = (*rule.all, *rule.any)
-    for index in range(len(field.sentences)):
-        if index in vetoed:
-            continue
-        found = {p: [h for h in field.part_hits(p) if h.sentence == index] for p in required}
-        if _qualifies(rule, found):
-            return _evidence(rule, found, None, None)
-    return None
+def sentence_scopes(rule: Rule, field: FieldText, vetoed: set[int]) -> Iterator[Scope]:
+    """Every sentence (not vetoed) where the rule's parts are found, in reading order."""
+    required = tuple(dict.fromkeys((*rule.all, *rule.any)))
+    by_sentence: dict[int, list[list[FieldHit]]] = {}
+    for i, p in enumerate(required):
+        for h in field.part_hits(p):
+            by_sentence.setdefault(h.sentence, [[] for _ in required])[i].append(h)
+    for index in sorted(by_sentence):
+        if index not in vetoed:
+            found = dict(zip(required, by_sentence[index], strict=True))
+            if qualifies(rule, found):
+                yield _scope(rule, found, None, None)
 
 
-def _in_window(rule: Rule, field: _Field, size: int, vetoed: set[int]) -> _Evidence | None:
-    """The first stretch of ``size`` words holding the parts; it may cross sentences, but not
-    reach into or across a sentence where a ``none`` part is found."""
+def window_scopes(rule: Rule, field: FieldText, size: int, vetoed: set[int]) -> Iterator[Scope]:
+    """Every stretch of ``size`` words holding the parts, in reading order; it may cross
+    sentences, but not reach into or across a sentence where a ``none`` part is found."""
     required = (*rule.all, *rule.any)
     # per sentence, the run of consecutive unvetoed sentences it belongs to (-1: vetoed)
     segment: list[int] = []
@@ -184,88 +102,126 @@ def _in_window(rule: Rule, field: _Field, size: int, vetoed: set[int]) -> _Evide
             p: [h for h in hits[p] if segment[h.sentence] == run and low <= h.word <= high]
             for p in required
         }
-        if _qualifies(rule, found):
-            return _evidence(rule, found, low, high)
-    return None
+        if qualifies(rule, found):
+            yield _scope(rule, found, low, high)
+
+
+def scopes(rule: Rule, field: FieldText, veto: set[int]) -> Iterator[Scope]:
+    """The scopes of ``field`` where ``rule`` matches: sentences first, then windows."""
+    yield from sentence_scopes(rule, field, veto)
+    if rule.within is not None:
+        yield from window_scopes(rule, field, rule.within, veto)
+
+
+def find_scope(rule: Rule, field: FieldText, veto: set[int]) -> Scope | None:
+    """The first scope of ``field`` where ``rule`` matches, sentences before windows."""
+    return next(scopes(rule, field, veto), None)
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split())
+def _evidence(field: FieldText, name: MatchField, hit: FieldHit, names: dict[str, str]) -> Evidence:
+    start, end = field.span(hit)
+    if hit.is_entity:
+        return Evidence(
+            "entity",
+            hit.label,
+            names.get(hit.label, hit.label),
+            field.text[start:end],
+            name,
+            start,
+            end,
+        )
+    return Evidence(
+        "term", hit.key.removeprefix("terms:"), hit.label, field.text[start:end], name, start, end
+    )
 
 
-def _snippet(field: _Field, evidence: _Evidence) -> str:
-    text = field.text
-    lo = field.sentences[evidence.first_sentence].start
-    hi = field.sentences[evidence.last_sentence].end
-    whole = _squash(text[lo:hi])
-    if len(whole) <= SNIPPET_LIMIT:
-        return whole
-    spans = []
-    for hit in evidence.hits:
-        origin = field.sentences[hit.sentence].origin
-        spans.append((origin[hit.start], origin[hit.end - 1] + 1))
-    ev_lo = min(s for s, _ in spans)
-    ev_hi = max(e for _, e in spans)
-    room = SNIPPET_LIMIT - 2  # an ellipsis at each end
-    if ev_hi - ev_lo >= room:
-        start, end = ev_lo, ev_lo + room
-    else:
-        start = max(lo, ev_lo - (room - (ev_hi - ev_lo)) // 2)
-        end = min(hi, start + room)
-        start = max(lo, end - room)
-    while lo < start < ev_lo and not text[start - 1].isspace():
-        start += 1
-    while ev_hi < end < hi and not text[end].isspace():
-        end -= 1
-    piece = ("…" if start > lo else "") + _squash(text[start:end]) + ("…" if end < hi else "")
-    return piece[:SNIPPET_LIMIT]
+def evidence_of(
+    field: FieldText, name: MatchField, hits: Iterable[FieldHit], names: dict[str, str]
+) -> tuple[Evidence, ...]:
+    """Evidence records of ``hits``, in reading order, each once."""
+    ordered = sorted(set(hits), key=lambda h: (h.sentence, h.start, -h.end, h.key))
+    return tuple(dict.fromkeys(_evidence(field, name, h, names) for h in ordered))
 
 
-def _evaluate(rule: Rule, field: _Field, names: dict[str, str]) -> Match | None:
-    vetoed = _vetoed(rule, field)
-    evidence = _in_sentence(rule, field, vetoed)
-    if evidence is None and rule.within is not None:
-        evidence = _in_window(rule, field, rule.within, vetoed)
-    if evidence is None:
-        return None
-    entities = _unique(names[h.label] for h in field.entity_hits() if evidence.covers(h))
-    term_hits = sorted(evidence.terms, key=lambda h: (h.sentence, h.start))
+def _strongest(hits: Iterable[FieldHit]) -> FieldHit:
+    """The hit a long snippet is centred on: the first entity, else the first term."""
+    return min(hits, key=lambda h: (not h.is_entity, h.sentence, h.start))
+
+
+def _build(
+    rule: Rule, field: FieldText, name: MatchField, scope: Scope, names: dict[str, str]
+) -> Match:
+    entities = _unique(names.get(h.label, h.label) for h in field.entities if scope.covers(h))
+    terms = sorted(
+        (h for part, hits in scope.found if part.kind == "terms" for h in hits),
+        key=lambda h: (h.sentence, h.start),
+    )
+    evidence = evidence_of(field, name, scope.hits, names)
+    lo = field.sentences[scope.first_sentence].start
+    hi = field.sentences[scope.last_sentence].end
+    spans = [(e.start, e.end) for e in evidence]
+    snippet, marks = cut(field.text, lo, hi, spans, field.span(_strongest(scope.hits)))
     return Match(
         rule_id=rule.id,
         title=rule.title,
         severity=rule.severity,
         tags=rule.tags,
         entities=entities,
-        terms=_unique(h.label for h in term_hits),
-        snippet=_snippet(field, evidence),
+        terms=_unique(h.label for h in terms),
+        snippet=snippet,
+        marks=marks,
+        evidence=evidence,
     )
 
 
-def _fields(article: Article, rule: Rule) -> Sequence[str]:
+@dataclass(frozen=True)
+class Outcome:
+    """How one rule went on one article: the fields it read, and where it matched."""
+
+    rule: Rule
+    fields: tuple[tuple[MatchField, FieldText], ...]  # the non-blank fields the rule reads
+    match: Match | None = None
+    where: MatchField | None = None
+    scope: Scope | None = None
+
+
+def _wanted(article: Article, rule: Rule) -> tuple[tuple[MatchField, str], ...]:
     if rule.field == "title":
-        return (article.title,)
+        return (("title", article.title),)
     if rule.field == "body":
-        return (article.text,)
-    return (article.title, article.text)
+        return (("body", article.text),)
+    return (("title", article.title), ("body", article.text))
+
+
+def evaluate(article: Article, ruleset: RuleSet) -> tuple[Outcome, ...]:
+    """One outcome per rule of ``ruleset``, in rule-set order."""
+    names = ruleset.names
+    cache: dict[str, FieldText] = {}
+    outcomes = []
+    for rule in ruleset.rules:
+        fields = []
+        for name, text in _wanted(article, rule):
+            if not text.strip():
+                continue
+            if text not in cache:
+                cache[text] = FieldText(text, ruleset.lexicon)
+            fields.append((name, cache[text]))
+        outcome = Outcome(rule, tuple(fields))
+        for name, field in fields:
+            scope = find_scope(rule, field, vetoed(rule, field))
+            if scope is not None:
+                found = _build(rule, field, name, scope, names)
+                outcome = Outcome(rule, tuple(fields), found, name, scope)
+                break
+        outcomes.append(outcome)
+    return tuple(outcomes)
 
 
 def match(article: Article, ruleset: RuleSet) -> tuple[Match, ...]:
     """The rules of ``ruleset`` that match ``article``, most severe first, then by rule id."""
-    names = {e.id: e.name for e in ruleset.entities}
-    fields: dict[str, _Field] = {}
-    matches = []
-    for rule in ruleset.rules:
-        for text in _fields(article, rule):
-            if not text.strip():
-                continue
-            if text not in fields:
-                fields[text] = _Field(text, ruleset.lexicon)
-            found = _evaluate(rule, fields[text], names)
-            if found is not None:
-                matches.append(found)
-                break
+    matches = [o.match for o in evaluate(article, ruleset) if o.match is not None]
     return tuple(sorted(matches, key=lambda m: (severity_rank(m.severity), m.rule_id)))

@@ -168,9 +168,7 @@ def _entity(item: Located, into: _Collected) -> None:
 
 def _part(item: Located, rule_id: str, into: _Collected) -> Part:
     if not isinstance(item.value, dict) or len(item.value) != 1:
-        found = (
-            f"{len(item.value)} keys" if isinstance(item.value, dict) else type_name(item.value)
-        )
+        found = f"{len(item.value)} keys" if isinstance(item.value, dict) else type_name(item.value)
         raise item.error(
             f"rule '{rule_id}': each part must be a mapping with one key "
             f"(kind, entity or terms), not {found}"
@@ -278,5 +276,6 @@ def _build(collected: _Collected, directory: Path) -> RuleSet:
     kinds: dict[str, list[tuple[str, str]]] = {}
     for entity in entities:
         kinds.setdefault(entity.kind, []).extend((a, entity.id) for a in entity.aliases)
-    lexicon = Lexicon(kinds=kinds, terms=dict(terms))
+    folded = {e.id for e in entities if e.transliterated}
+    lexicon = Lexicon(kinds=kinds, terms=dict(terms), transliterated=folded)
     return RuleSet(rules=rules, examples=examples, entities=entities, terms=terms, lexicon=lexicon)

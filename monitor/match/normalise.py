@@ -72,21 +72,55 @@ def _fold_char(ch: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-Chars = list[tuple[str, int]]  # (folded character, index in the original text)
+_ASCII = {i: _fold_char(chr(i)) for i in range(128)}  # one character each
 
 
-def _sub(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], chars: Chars) -> Chars:
-    """Apply a regex substitution to mapped characters, keeping the map."""
-    text = "".join(c for c, _ in chars)
-    out: Chars = []
+def _fold_chars(text: str) -> tuple[str, list[int]]:
+    """Fold each character of ``text``, with the origin of each folded character."""
+    if text.isascii():
+        return text.translate(_ASCII), list(range(len(text)))
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        folded = _ASCII[ord(ch)] if ch.isascii() else _fold_char(ch)
+        out.append(folded)
+        origin.extend([i] * len(folded))
+    return "".join(out), origin
+
+
+def _spread(size: int, replaced: list[int]) -> list[int]:
+    """The origins of a replacement of ``size`` characters, spread over the origins of the
+    characters it replaces: its first on the first, its last on the last ("U.S." → "us": "s" on
+    the last "."; "airbase" → "air base": "e" on "e"), so spans cut from the original keep their
+    ends."""
+    if not replaced or size == 0:
+        return []
+    if size == 1:
+        return [replaced[0]]
+    last = len(replaced) - 1
+    return [replaced[round(k * last / (size - 1))] for k in range(size)]
+
+
+Mapped = tuple[str, list[int]]  # a folded text and, per character, its original index
+
+
+def _sub(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], mapped: Mapped) -> Mapped:
+    """Apply a regex substitution to a mapped text, keeping the map."""
+    text, origin = mapped
+    if pattern.search(text) is None:
+        return mapped
+    parts: list[str] = []
+    out: list[int] = []
     pos = 0
     for m in pattern.finditer(text):
-        out.extend(chars[pos : m.start()])
-        origin = chars[m.start()][1] if m.start() < len(chars) else (chars[-1][1] if chars else 0)
-        out.extend((c, origin) for c in repl(m))
+        replacement = repl(m)
+        parts += [text[pos : m.start()], replacement]
+        out += origin[pos : m.start()]
+        out += _spread(len(replacement), origin[m.start() : m.end()])
         pos = m.end()
-    out.extend(chars[pos:])
-    return out
+    parts.append(text[pos:])
+    out += origin[pos:]
+    return "".join(parts), out
 
 
 _US = re.compile(r"(?<![\w.])u\.\s?s\.(?:\s?a\.)?(?!\w)|(?<![\w.])u\.s(?=[\s\-,;:\"')]|$)")
@@ -114,21 +148,26 @@ def _apostrophe(m: re.Match[str]) -> str:
 
 def normalise_with_map(text: str) -> tuple[str, list[int]]:
     """Fold ``text``; return the folded text and, per folded character, its original index."""
-    chars: Chars = [(c, i) for i, ch in enumerate(text) for c in _fold_char(ch)]
-    chars = _sub(_US, _us, chars)
-    chars = _sub(_UK, lambda m: "uk", chars)
-    chars = _sub(_APOS, _apostrophe, chars)
-    chars = _sub(_HYPHEN, lambda m: " ", chars)
-    chars = _sub(_UNITED_STATES, lambda m: "us", chars)
-    chars = _sub(_AIRBASE, lambda m: f"air {m.group(1)}{m.group(2)}", chars)
-    chars = _sub(_SPACES, lambda m: " ", chars)
-    start, end = 0, len(chars)
-    while start < end and chars[start][0] == " ":
-        start += 1
-    while end > start and chars[end - 1][0] == " ":
-        end -= 1
-    chars = chars[start:end]
-    return "".join(c for c, _ in chars), [i for _, i in chars]
+    mapped = _fold_chars(text)
+    if "u." in mapped[0]:
+        mapped = _sub(_US, _us, mapped)
+        mapped = _sub(_UK, lambda m: "uk", mapped)
+    if "'" in mapped[0]:
+        mapped = _sub(_APOS, _apostrophe, mapped)
+    if "-" in mapped[0]:
+        mapped = _sub(_HYPHEN, lambda m: " ", mapped)
+    if "united" in mapped[0]:
+        mapped = _sub(_UNITED_STATES, lambda m: "us", mapped)
+    if "air" in mapped[0]:
+        mapped = _sub(_AIRBASE, lambda m: f"air {m.group(1)}{m.group(2)}", mapped)
+    if "  " in mapped[0]:
+        mapped = _sub(_SPACES, lambda m: " ", mapped)
+    folded, origin = mapped
+    start = len(folded) - len(folded.lstrip(" "))
+    end = len(folded.rstrip(" "))
+    if start >= end:
+        return "", []
+    return folded[start:end], origin[start:end]
 
 
 def normalise(text: str) -> str:

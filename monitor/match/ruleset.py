@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from monitor.match.lexicon import Lexicon
@@ -82,6 +83,11 @@ class RuleSet:
     entities: tuple[Entity, ...] = ()
     terms: tuple[tuple[str, tuple[str, ...]], ...] = ()
     lexicon: Lexicon = field(default_factory=Lexicon, repr=False, compare=False)
+
+    @cached_property
+    def names(self) -> dict[str, str]:
+        """Entity id → canonical name."""
+        return {e.id: e.name for e in self.entities}
 
     def entity(self, entity_id: str) -> Entity | None:
         for entity in self.entities:
