@@ -81,6 +81,8 @@ def cli() -> None:
     monitor run -c monitor.toml          the daemon: each feed on its own schedule
     monitor demo                         the whole job on the bundled sample news site
     monitor rules test [DIR]             run the examples carried by the rule files
+    monitor match < articles.jsonl       match JSON lines offline (backtesting)
+    monitor explain PAGE.html|URL        why each rule matches a page, or not
     """
 
 
@@ -162,8 +164,9 @@ def check(config_path: Path, dry_run: bool, verbose: int, quiet: bool) -> None:
 def run(config_path: Path, verbose: int, quiet: bool) -> None:
     """Run the daemon: each feed polled at its interval, the outbox drained continuously.
 
-    Stops cleanly, after the work in hand, on SIGTERM or SIGINT. Under systemd
-    (Type=notify) it reports READY=1 once the database is migrated and the rules loaded.
+    Stops cleanly, after the work in hand, on SIGTERM or SIGINT. SIGHUP reloads the rule
+    folder, swapped in only if it loads and all its examples pass. Under systemd (Type=notify)
+    it reports READY=1 once the database is migrated and the rules loaded.
     """
     from monitor.scheduler import run_daemon
 
@@ -180,7 +183,8 @@ def run(config_path: Path, verbose: int, quiet: bool) -> None:
 
 
 @cli.command()
-@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--rules", "rules_dir", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
               help="Rule folder to use instead of the shipped rules/.")
 @verbosity
 def demo(rules_dir: Path | None, verbose: int, quiet: bool) -> None:
@@ -196,6 +200,91 @@ def demo(rules_dir: Path | None, verbose: int, quiet: bool) -> None:
                        f"{', '.join(f.url for f in config.feeds)}\n")
             report = check_once(config, dry_run=False)
             sys.exit(report_exit(report, "demo"))
+
+
+def rules_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option("--rules", "rules_dir", metavar="DIR",
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Rule folder to use. Default: the rules folder of --config when it "
+                             "is given, else the shipped rules/.")(f)
+
+
+def tool_config_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option("-c", "--config", "config_path", metavar="FILE",
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="A TOML config file whose rules folder and [network] settings to "
+                             "use (optional; $MONITOR_CONFIG is not read).")(f)
+
+
+def tool_setup(rules_dir: Path | None, config_path: Path | None) -> tuple[Config | None,
+                                                                           match.RuleSet]:
+    """The config (when given) and the rule set of an offline tool."""
+    from monitor.demo import shipped_rules
+
+    config = load_config(config_path) if config_path is not None else None
+    directory = rules_dir or (config.rules if config is not None else shipped_rules())
+    return config, match.load_rules(directory)
+
+
+@cli.command("match")
+@rules_option
+@tool_config_option
+@verbosity
+def match_command(rules_dir: Path | None, config_path: Path | None, verbose: int,
+                  quiet: bool) -> None:
+    """Match articles offline, for backtesting: JSON lines on stdin, one JSON line out for each.
+
+    \b
+    in:  {"id": …, "title": …, "text": …, "url": …, "published": "2024-08-06T14:12:00+04:00"}
+         ("summary" stands in for a missing text: a bare feed item; url, published optional)
+    out: {"id": …, "matched": true, "rules": [{"id": …, "severity": …}], "entities": […],
+          "snippet": …}
+
+    A bad line gets {"id": …, "error": …} and a line on stderr, and the rest goes on. Exit 0
+    when every line was read, 1 if any was bad, 2 for a config or rule error.
+    """
+    from monitor.cli_tools import match_lines
+
+    setup_logging(verbose, quiet)
+    with errors_to_exit_codes():
+        _, ruleset = tool_setup(rules_dir, config_path)
+        try:
+            bad = match_lines(sys.stdin.buffer, ruleset, sys.stdout.buffer, sys.stderr)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_FAILED)
+        sys.exit(EXIT_FAILED if bad else EXIT_OK)
+
+
+@cli.command()
+@click.argument("page", metavar="URL|FILE")
+@rules_option
+@tool_config_option
+@verbosity
+def explain(page: str, rules_dir: Path | None, config_path: Path | None, verbose: int,
+            quiet: bool) -> None:
+    """Show why each rule matches one page, or not: the title, the head of the text, then every
+    rule with MATCHED or not matched, the reason and each condition found or not, and where.
+
+    FILE: a saved page (.html, .htm) or plain text (its first line taken as the title). URL:
+    fetched through the guarded client with the [network] settings of --config (by default,
+    private addresses are refused). Exit 1 if the page cannot be had, 2 for a config or rule
+    error.
+    """
+    from monitor import cli_tools
+    from monitor.net import NetConfig
+
+    setup_logging(verbose, quiet)
+    with errors_to_exit_codes():
+        config, ruleset = tool_setup(rules_dir, config_path)
+        if cli_tools.is_url(page):
+            article = cli_tools.fetch(page, config.network if config else NetConfig())
+        elif Path(page).is_file():
+            article = cli_tools.read_file(Path(page))
+        else:
+            raise click.BadParameter(f"{page!r} is neither an http(s) URL nor a file",
+                                     param_hint="URL|FILE")
+        click.echo(cli_tools.explain_report(page, article, ruleset))
 
 
 @cli.group()

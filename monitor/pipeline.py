@@ -34,7 +34,8 @@ def utcnow() -> datetime:
 
 @dataclass
 class Context:
-    """Everything a pass needs, built once by the CLI or the daemon."""
+    """Everything a pass needs, built once by the CLI or the daemon. ``ruleset`` may be
+    replaced by the daemon's reload (one attribute assignment; readers take it once)."""
 
     config: Config
     store: Store
@@ -92,8 +93,12 @@ def deliver_due(ctx: Context) -> DeliveryReport:
 
 
 def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
-    """Poll one feed and take each new entry through extract, match and dedup into the outbox."""
+    """Poll one feed and take each new entry through extract, match and dedup into the outbox.
+
+    The rule set is taken once, at the start: a reload (``scheduler.reload_rules``) swaps
+    ``ctx.ruleset`` for the polls that start after it, never in the middle of one."""
     now = ctx.clock()
+    ruleset = ctx.ruleset
     state = ctx.store.feed_state(feed.name)
     result = sources.poll(feed, state, ctx.client, ctx.config.max_entries_per_feed)
     ctx.store.record_poll(result, now, now + timedelta(seconds=feed.interval))
@@ -115,7 +120,7 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
             continue
         new += 1
         article = extract.extract(entry, ctx.client)
-        matches = match.match(article, ctx.ruleset)
+        matches = match.match(article, ruleset)
         decision = dedup.assign(article, matches, now)
         with ctx.store.transaction():
             if _record_if_seen(ctx, entry, canonical, now):

@@ -4,7 +4,8 @@ This is the only importer of apscheduler. Each feed is a job on its own interval
 feeds do not poll in lock-step, ``max_instances=1`` so one feed never runs twice at once, and its
 first run at the feed's stored next-poll time, so a restart does not re-poll everything. One more
 job drains the outbox every few seconds. SIGTERM and SIGINT stop the scheduler after the work in
-hand.
+hand. SIGHUP reloads the rule files (:func:`reload_rules`): the handler only raises a flag, and
+the daemon's main loop does the work, between its waits.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 from types import FrameType
 
@@ -21,12 +23,15 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import match
+from monitor.errors import RuleError
 from monitor.model import Feed
 from monitor.pipeline import Context, deliver_due, poll_feed
 
 log = logging.getLogger("monitor.scheduler")
 DELIVERY_EVERY = 5.0  # seconds between outbox drains
 MAX_JITTER = 300  # seconds
+WAKE_EVERY = 0.5  # seconds between the main loop's looks at the stop event and reload flag
 
 
 def sd_notify(message: str) -> bool:
@@ -87,24 +92,69 @@ def _trigger(ctx: Context, feed: Feed, now: datetime) -> IntervalTrigger:
                            jitter=int(min(MAX_JITTER, feed.interval / 10)))
 
 
+def reload_rules(ctx: Context) -> bool:
+    """Load the rule folder anew and swap it into ``ctx`` if it loads and every example it
+    carries passes; otherwise keep the rules in use. One log line either way; True if swapped.
+
+    The swap is one attribute assignment: a poll already running keeps the set it started with
+    (``pipeline.poll_feed`` reads ``ctx.ruleset`` once)."""
+    directory = ctx.config.rules
+    try:
+        ruleset = match.load_rules(directory)
+        failures = match.check_examples(ruleset)
+    except RuleError as e:
+        log.warning("rules=reload-refused reason=%r", str(e))
+        return False
+    except Exception:
+        log.exception("rules=reload-refused reason='unexpected error' dir=%s", directory)
+        return False
+    if failures:
+        reason = f"{len(failures)} example(s) fail, first: {failures[0]}"
+        log.warning("rules=reload-refused reason=%r", reason)
+        return False
+    ctx.ruleset = ruleset
+    log.info("rules=reloaded rules=%d examples=%d", len(ruleset.rules), len(ruleset.examples))
+    return True
+
+
+class _Flags:
+    """Set by signal handlers, read by the main loop: plain attributes, no locks (a handler
+    that took a lock the interrupted main thread holds would deadlock)."""
+
+    reload = False
+
+
 def run_daemon(ctx: Context, stop: threading.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set), then finish the jobs in hand and return."""
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then finish the jobs in hand and return.
+    SIGHUP reloads the rules."""
     stop = stop or threading.Event()
     scheduler = build_scheduler(ctx)
+    flags = _Flags()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal=%s stopping after the work in hand", signal.Signals(signum).name)
         stop.set()
 
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        flags.reload = True
+
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, on_signal)
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     scheduler.start()
     log.info("daemon=started feeds=%d targets=%d", len(ctx.config.feeds), len(ctx.targets))
     sd_notify("READY=1")
     try:
-        stop.wait()
+        while not stop.wait(WAKE_EVERY):
+            if flags.reload:
+                flags.reload = False  # before loading: a SIGHUP from now on loads again
+                log.info("signal=SIGHUP reloading rules from %s", ctx.config.rules)
+                usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+                sd_notify(f"RELOADING=1\nMONOTONIC_USEC={usec}")
+                reload_rules(ctx)
+                sd_notify("READY=1")
     finally:
         sd_notify("STOPPING=1")
         scheduler.shutdown(wait=True)

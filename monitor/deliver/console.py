@@ -2,7 +2,8 @@
 
 Every feed-derived string is cleaned first (:func:`~monitor.deliver.base.clean_line`), so a title
 cannot move the cursor, retitle the terminal or hide text with escape sequences. Colour, when
-enabled, is added by us around the severity only.
+enabled, is added by us around the severity only. The evidence in the snippet (``Match.marks``)
+is shown in «…».
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import textwrap
 from typing import TextIO
 
 from monitor.deliver.base import clean_line, clean_text, truncate
+from monitor.deliver.marks import cut, segments, snippet_marks
 from monitor.deliver.settings import ConsoleSettings
 from monitor.errors import DeliveryError
 from monitor.model import Alert, Severity
@@ -52,13 +54,23 @@ def render_console(alert: Alert, *, color: bool = False) -> str:
             lines.append(f"    entities: {', '.join(clean_line(e) for e in match.entities)}")
         if match.terms:
             lines.append(f"    terms:    {', '.join(clean_line(t) for t in match.terms)}")
-    snippet = truncate(clean_text(alert.snippet[:100_000]), _SNIPPET_LIMIT)
+    snippet = _snippet(alert)
     if snippet:
         lines.append("  Snippet:")
         for paragraph in snippet.split("\n"):
             wrapped = textwrap.wrap(paragraph, width=96) or [""]
             lines.extend(f"    {line}" for line in wrapped)
     return "\n".join(lines) + "\n\n"
+
+
+def _snippet(alert: Alert) -> str:
+    """The cleaned snippet, each marked span (the evidence) in «…»."""
+    raw = alert.snippet[:100_000]
+    marks = snippet_marks(alert)
+    if not marks:
+        return truncate(clean_text(raw), _SNIPPET_LIMIT)
+    parts = cut(segments(raw, marks, multiline=True), _SNIPPET_LIMIT, markup=2)
+    return "".join(f"«{text}»" if marked else text for text, marked in parts)
 
 
 class ConsoleTarget:

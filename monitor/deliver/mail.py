@@ -45,6 +45,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from monitor.deliver.base import clean_line, clean_text, truncate
+from monitor.deliver.marks import Segment, cut, segments, snippet_marks
 from monitor.deliver.settings import EmailSettings
 from monitor.errors import DeliveryError
 from monitor.model import Alert
@@ -52,6 +53,7 @@ from monitor.model import Alert
 log = logging.getLogger("monitor.deliver")
 
 SUBJECT_LIMIT = 200
+SNIPPET_LIMIT = 5000
 _HEADER_NAMES = ("Subject", "From", "To", "Date", "Message-ID", "Auto-Submitted",
                  "MIME-Version", "Content-Type")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -93,6 +95,16 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _snippet(alert: Alert) -> list[Segment]:
+    """The cleaned snippet (≤ 5000 characters) as segments; the marked ones are the evidence."""
+    raw = alert.snippet[:100_000]
+    marks = snippet_marks(alert)
+    if not marks:
+        text = truncate(clean_text(raw), SNIPPET_LIMIT)
+        return [(text, False)] if text else []
+    return cut(segments(raw, marks, multiline=True), SNIPPET_LIMIT)
+
+
 def plain_body(alert: Alert) -> str:
     lines = [f"[{alert.severity.upper()}] {clean_line(alert.title)}", "",
              f"Outlet:    {_outlet(alert)}", f"Published: {_when(alert.published)}"]
@@ -108,7 +120,7 @@ def plain_body(alert: Alert) -> str:
             lines.append(f"      entities: {', '.join(clean_line(e) for e in m.entities)}")
         if m.terms:
             lines.append(f"      terms: {', '.join(clean_line(t) for t in m.terms)}")
-    snippet = truncate(clean_text(alert.snippet[:100_000]), 5000)
+    snippet = "".join(f"«{t}»" if marked else t for t, marked in _snippet(alert))
     if snippet:
         lines += ["", "Snippet:", *(f"  {line}" for line in snippet.split("\n"))]
     lines += ["", "-- ", f"news-monitor alert {clean_line(alert.key)}"]
@@ -135,7 +147,8 @@ def html_body(alert: Alert) -> str:
         )
         items.append(f"<li><b>{e(clean_line(m.rule_id))}</b> ({e(m.severity.upper())}): "
                      f"{e(clean_line(m.title))}{detail}</li>")
-    snippet = e(truncate(clean_text(alert.snippet[:100_000]), 5000)).replace("\n", "<br>\n")
+    snippet = "".join(f"<mark>{e(t)}</mark>" if marked else e(t)
+                      for t, marked in _snippet(alert)).replace("\n", "<br>\n")
     return "\n".join([
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8"></head><body>',

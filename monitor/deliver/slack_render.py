@@ -7,6 +7,9 @@ feed-derived string is placed in mrkdwn (section, context and the ``text`` fallb
 The header block is ``plain_text``, which Slack shows literally (no mentions, no links), so it is
 cleaned of controls but not entity-escaped. ``link_names`` is never set; unfurling is off.
 
+The evidence in the snippet (``Match.marks``) is set in bold, ``*…*``; see ``_snippet`` for how
+an asterisk in the feed text is kept from pairing with ours.
+
 Limits (Block Kit): header ≤ 150 characters, section text ≤ 3000, ≤ 50 blocks. Cuts fall on
 character-cluster boundaries, never inside an escape such as ``&amp;``, and end in "…".
 """
@@ -19,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from monitor.deliver.base import ELLIPSIS, clean_line, grapheme_floor, truncate
+from monitor.deliver.marks import cut, segments, snippet_marks
 from monitor.model import Alert, Match
 
 HEADER_LIMIT = 150
@@ -30,6 +34,7 @@ _MATCH_LINE_LIMIT = 600
 _URL_LIMIT = 2000
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ZWSP = "\u200b"
 
 
 def escape(text: str) -> str:
@@ -123,6 +128,29 @@ def _matches_text(matches: tuple[Match, ...]) -> str:
     return "\n".join(lines)
 
 
+def _snippet(alert: Alert) -> str:
+    """The snippet, escaped and cut to fit its section; the evidence (``Match.marks``) in bold.
+
+    With marks, every ``*`` of the feed text becomes ``∗`` (U+2217), so the only asterisks left
+    are the pairs we add; a mark that touches a letter or digit outside it is set off with a
+    zero-width space, without which Slack would not see the asterisk as a boundary."""
+    raw = alert.snippet[:100_000]
+    marks = snippet_marks(alert)
+    if not marks:
+        return escape_truncate(clean_line(raw), SECTION_LIMIT - 2)
+    parts = cut(segments(raw.replace("*", "∗"), marks), SECTION_LIMIT - 2,
+                width=lambda ch: len(_ESCAPES.get(ch, ch)), markup=2 + 2 * len(_ZWSP))
+    out = []
+    for i, (text, marked) in enumerate(parts):
+        if not marked:
+            out.append(escape(text))
+            continue
+        before = _ZWSP if i > 0 and parts[i - 1][0][-1:].isalnum() else ""
+        after = _ZWSP if i + 1 < len(parts) and parts[i + 1][0][:1].isalnum() else ""
+        out.append(f"{before}*{escape(text)}*{after}")
+    return "".join(out)
+
+
 def _text(kind: str, text: str) -> dict[str, Any]:
     return {"type": kind, "text": text}
 
@@ -139,10 +167,9 @@ def render_slack(alert: Alert) -> dict[str, Any]:
         {"type": "section", "text": _text("mrkdwn", summary)},
         {"type": "section", "text": _text("mrkdwn", _matches_text(alert.matches))},
     ]
-    snippet = clean_line(alert.snippet[:100_000])
+    snippet = _snippet(alert)
     if snippet:
-        blocks.append({"type": "section",
-                       "text": _text("mrkdwn", "> " + escape_truncate(snippet, SECTION_LIMIT - 2))})
+        blocks.append({"type": "section", "text": _text("mrkdwn", "> " + snippet)})
     context = [f"story #{alert.story_id}"]
     if alert.sources:
         context.append("also: " + ", ".join(clean_line(s) for s in alert.sources))

@@ -1,0 +1,231 @@
+"""The offline tools behind two commands of ``cli.py``: ``monitor match`` (JSON lines in, one
+verdict per line out, for backtesting) and ``monitor explain`` (one page, rule by rule).
+
+No click here: ``cli.py`` parses the options and hands these functions its streams. Text that
+came from a feed or a page is data: whatever is printed for a terminal is cleaned of control
+characters and escape sequences first (``clean_line``/``clean_text``); JSON output escapes them.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from monitor import extract, match
+from monitor.deliver.base import clean_line, clean_text, truncate
+from monitor.deliver.marks import cut, segments
+from monitor.errors import BlockedURLError, FetchError, MonitorError
+from monitor.model import Article, Entry, Evidence, Match
+from monitor.net import GuardedClient, NetConfig, redact_url
+
+HEAD_LIMIT = 600  # characters of the text shown by explain
+WIDTH = 96
+
+# --- monitor match -------------------------------------------------------------------------------
+
+
+class BadLine(ValueError):
+    """An input line that is not a valid article record; ``id`` when it could be read."""
+
+    def __init__(self, message: str, record_id: str | int | None = None) -> None:
+        super().__init__(message)
+        self.record_id = record_id
+
+
+def _optional_str(record: dict[str, Any], key: str, record_id: str | int) -> str | None:
+    value = record.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise BadLine(f"'{key}' must be a string, not {_json_type(value)}", record_id)
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+             dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def parse_record(raw: bytes) -> tuple[str | int, Article]:
+    """One JSON line → (its id, the Article to match); ``BadLine`` when it is not one.
+
+    ``{"id", "title", "text", "url"?, "published"?}``; ``summary`` stands in for a missing or
+    empty ``text`` (a bare feed item); other keys are ignored."""
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise BadLine(f"not UTF-8 (byte {e.start + 1})") from None
+    except json.JSONDecodeError as e:
+        raise BadLine(f"not JSON: {e.msg} at column {e.colno}") from None
+    except RecursionError:
+        raise BadLine("not JSON: nested too deeply") from None
+    if not isinstance(record, dict):
+        raise BadLine(f"not a JSON object but {_json_type(record)}")
+    record_id = record.get("id")
+    if record_id is None:
+        raise BadLine("no 'id'")
+    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
+        raise BadLine(f"'id' must be a string or an integer, not {_json_type(record_id)}")
+    if record_id == "":
+        raise BadLine("'id' is empty")
+    title = _optional_str(record, "title", record_id) or ""
+    text = _optional_str(record, "text", record_id)
+    summary = _optional_str(record, "summary", record_id)
+    url = _optional_str(record, "url", record_id)
+    published = _published(_optional_str(record, "published", record_id), record_id)
+    body = text or summary or ""
+    entry = Entry(feed="stdin", guid=str(record_id), link=url, title=title, summary=summary or "",
+                  published=published)
+    return record_id, Article(entry=entry, url=url, title=title, text=body, published=published,
+                              site=None, source="page")
+
+
+def _published(value: str | None, record_id: str | int) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadLine(f"'published' is not an ISO 8601 date: {value[:40]!r}", record_id) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def verdict(record_id: str | int, matches: Sequence[Match]) -> dict[str, Any]:
+    """The output record: matched rules (most severe first), the union of their entities in
+    order, and the snippet of the most severe match."""
+    entities = dict.fromkeys(e for m in matches for e in m.entities)
+    return {
+        "id": record_id,
+        "matched": bool(matches),
+        "rules": [{"id": m.rule_id, "severity": m.severity} for m in matches],
+        "entities": list(entities),
+        "snippet": matches[0].snippet if matches else "",
+    }
+
+
+def match_lines(lines: Iterable[bytes], ruleset: match.RuleSet, out: IO[bytes],
+                err: IO[str]) -> int:
+    """Match every JSON line of ``lines``, writing one JSON line per input line to ``out``
+    (blank lines are skipped); one line per bad input line on ``err``. Streams: holds one line
+    at a time. Returns the number of bad lines."""
+    bad = 0
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record_id, article = parse_record(raw)
+        except BadLine as e:
+            bad += 1
+            shown = "" if e.record_id is None else f" (id {e.record_id!a})"
+            err.write(f"error: line {number}{shown}: {e}\n")
+            result: dict[str, Any] = {"id": e.record_id, "error": f"line {number}: {e}"}
+        else:
+            result = verdict(record_id, match.match(article, ruleset))
+        out.write(json.dumps(result, ensure_ascii=False).encode("utf-8") + b"\n")
+    out.flush()
+    return bad
+
+
+# --- monitor explain -----------------------------------------------------------------------------
+
+
+def is_url(target: str) -> bool:
+    return urlsplit(target).scheme.lower() in ("http", "https") and "://" in target
+
+
+def _entry(source: str, link: str | None) -> Entry:
+    return Entry(feed="explain", guid=source, link=link, title="", summary="", published=None)
+
+
+def plain_article(text: str, source: str, link: str | None = None) -> Article:
+    """Plain text: the first non-empty line is the title, the rest the text."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    title = lines[0].strip() if lines else ""
+    body = "\n".join(lines[1:]).strip()
+    return Article(entry=_entry(source, link), url=link, title=title, text=body,
+                   published=None, site=None, source="page")
+
+
+def _html_article(data: bytes, source: str, url: str, link: str | None) -> Article:
+    article = extract.extract_html(_entry(source, link), data, url)
+    if article is None:
+        raise MonitorError(f"no article text found in {source}")
+    return article
+
+
+def read_file(path: Path) -> Article:
+    """A saved page (``.html``/``.htm``) or a plain text file."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise MonitorError(f"cannot read {path}: {e.strerror}") from e
+    if path.suffix.lower() in (".html", ".htm"):
+        return _html_article(data, str(path), path.resolve().as_uri(), None)
+    return plain_article(data.decode("utf-8", "replace"), str(path))
+
+
+def fetch(url: str, network: NetConfig) -> Article:
+    """Fetch a page through the guarded client (FetchError/BlockedURLError when refused)."""
+    try:
+        with GuardedClient(network) as client:
+            response = client.get(url, headers={"Accept": extract.ACCEPT},
+                                  max_bytes=extract.PAGE_MAX_BYTES)
+    except BlockedURLError as e:
+        if "non-public address" not in str(e):
+            raise
+        raise BlockedURLError(f"{e}; to fetch it anyway, list the address under [network] "
+                              "allow_private in a --config file") from e
+    shown = redact_url(response.url)
+    if response.status != 200:
+        raise FetchError(f"HTTP {response.status}", url=shown, status=response.status)
+    kind = response.headers.get("content-type", "text/html").split(";")[0].strip().lower()
+    if kind == "text/plain":
+        return plain_article(response.content.decode("utf-8", "replace"), url, response.url)
+    if kind not in ("text/html", "application/xhtml+xml", ""):
+        raise FetchError(f"the page is {kind}, not HTML or plain text", url=shown)
+    return _html_article(response.content, redact_url(url), response.url, response.url)
+
+
+def _hits(hits: Sequence[Evidence]) -> str:
+    shown = [f'"{truncate(clean_line(h.text), 60)}" ({h.field} @{h.start})' for h in hits]
+    return ", ".join(shown)
+
+
+def _marked(found: Match) -> str:
+    """The snippet, cleaned, with the evidence in «…»."""
+    parts = cut(segments(found.snippet, found.marks), 400, markup=2)
+    return "".join(f"«{text}»" if marked else text for text, marked in parts)
+
+
+def explain_report(source: str, article: Article, ruleset: match.RuleSet) -> str:
+    """The page, then every rule in order: MATCHED or not, why, and each condition."""
+    checks = match.explain(article, ruleset)
+    head = truncate(clean_text(article.text), HEAD_LIMIT)
+    lines = [
+        f"source:  {clean_line(source)}",
+        f"title:   {clean_line(article.title) or '(none)'}",
+        f"text:    {len(article.text)} characters" + (":" if head else ""),
+    ]
+    for paragraph in head.split("\n") if head else []:
+        lines += [f"  {line}" for line in textwrap.wrap(paragraph, WIDTH - 2) or [""]]
+    matched = sum(1 for c in checks if c.matched)
+    lines += ["", f"rules:   {len(checks)}, matched {matched}", ""]
+    for check in checks:
+        verdict_word = "MATCHED" if check.matched else "not matched"
+        lines.append(f"{verdict_word:<12} {clean_line(check.rule_id)} "
+                     f"[{check.severity.upper()}] {clean_line(check.title)}")
+        lines.append(f"  reason: {clean_line(check.reason)}")
+        for part in check.parts:
+            state = "found" if part.found else "not found"
+            where = f" — {_hits(part.hits)}" if part.hits else ""
+            lines.append(f"  {part.group:<4} {state:<9} {clean_line(part.part)}{where}")
+        if check.match is not None and check.match.snippet:
+            lines.append(f"  snippet: {_marked(check.match)}")
+        lines.append("")
+    return "\n".join(lines)
