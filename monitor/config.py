@@ -38,7 +38,7 @@ KEYS: dict[str, frozenset[str]] = {
                    "targets", "routes"}),
     "network": frozenset({"connect_timeout", "read_timeout", "total_timeout", "max_bytes",
                           "max_redirects", "allow_private", "user_agent"}),
-    "delivery": frozenset({"max_attempts", "backoff_base", "backoff_max"}),
+    "delivery": frozenset({"max_attempts", "backoff_base", "backoff_max", "min_severity"}),
     "feeds": frozenset({"name", "url", "interval", "tags"}),
     "routes": frozenset({"targets", "min_severity", "tags"}),
     "targets.console": frozenset({"type", "color"}),
@@ -60,6 +60,9 @@ class DeliveryConfig:
     max_attempts: int = 10
     backoff_base: float = 30.0  # seconds; attempt n waits up to base * 2**n (full jitter)
     backoff_max: float = 3600.0
+    # Without [[routes]], alerts at this severity or above go to every target; lower matches
+    # (context rules such as a US strike on a militia) are recorded but not pushed.
+    min_severity: Severity = "medium"
 
 
 @dataclass(frozen=True)
@@ -194,10 +197,14 @@ def _build(path: Path, data: Mapping[str, Any], env: Mapping[str, str]) -> Confi
     rules = base / top.get("rules", str, "rules")
     network = _network(_Reader(path, "network", top.get("network", dict, {}), "network"))
     delivery_r = _Reader(path, "delivery", top.get("delivery", dict, {}), "delivery")
+    min_severity = delivery_r.get("min_severity", str, "medium")
+    if min_severity not in SEVERITIES:
+        raise delivery_r.error(f"must be one of {', '.join(SEVERITIES)}", "min_severity")
     delivery = DeliveryConfig(
         max_attempts=delivery_r.positive("max_attempts", 10, int),
         backoff_base=delivery_r.positive("backoff_base", 30.0),
         backoff_max=delivery_r.positive("backoff_max", 3600.0),
+        min_severity=min_severity,
     )
     feeds = _feeds(path, top.get("feeds", list, []), top)
     targets = _targets(path, top.get("targets", dict, {}), env, top)

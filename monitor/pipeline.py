@@ -19,7 +19,7 @@ from monitor import dedup, extract, match, sources
 from monitor.config import Config, RouteConfig
 from monitor.deliver import Target
 from monitor.deliver.outbox import DeliveryReport, deliver
-from monitor.model import Alert, Article, Entry, Feed, Match, severity_rank
+from monitor.model import Alert, Article, Entry, Feed, Match, Severity, severity_rank
 from monitor.net import GuardedClient
 from monitor.store import Store
 
@@ -134,7 +134,8 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
             matched += 1
             story_id = ctx.store.add_story(entry_id, decision.title, decision.severity, now)
             identity = canonical or f"{feed.name}\n{entry.guid}"
-            for target in route(ctx.config.routes, ctx.targets, matches, feed):
+            for target in route(ctx.config.routes, ctx.targets, matches, feed,
+                                ctx.config.delivery.min_severity):
                 alert = build_alert(identity, target, story_id, feed, article, matches, now)
                 alerts += ctx.store.add_alert(alert)
     log.info("feed=%s status=ok http=%s entries=%d new=%d matches=%d alerts=%d", feed.name,
@@ -156,12 +157,13 @@ def _record_if_seen(ctx: Context, entry: Entry, canonical: str | None, now: date
 
 
 def route(routes: Sequence[RouteConfig], targets: Mapping[str, object],
-          matches: Sequence[Match], feed: Feed) -> list[str]:
-    """The target names an alert goes to: every target when no route is configured, else the
-    targets of each route whose severity floor and tags the alert meets."""
-    if not routes:
-        return sorted(targets)
+          matches: Sequence[Match], feed: Feed, default_min: Severity = "medium") -> list[str]:
+    """The target names an alert goes to: when no route is configured, every target if the
+    alert reaches ``default_min``; else the targets of each route whose severity floor and
+    tags the alert meets."""
     top = min(severity_rank(m.severity) for m in matches)
+    if not routes:
+        return sorted(targets) if top <= severity_rank(default_min) else []
     tags = {t for m in matches for t in m.tags} | set(feed.tags)
     chosen: set[str] = set()
     for r in routes:

@@ -123,6 +123,17 @@ def test_alert_key_is_stable_and_matches_are_ordered_by_severity() -> None:
     assert a.snippet == "first"
 
 
+LOW = (Match(rule_id="ctx", title="Context", severity="low"),)
+
+
+def test_without_routes_low_context_matches_are_not_pushed() -> None:
+    targets = {"slack": object()}
+    assert route((), targets, LOW, FEED) == []
+    assert route((), targets, LOW, FEED, default_min="low") == ["slack"]
+    assert route((RouteConfig(targets=("slack",), min_severity="low"),), targets, LOW, FEED) == \
+        ["slack"]
+
+
 @pytest.mark.parametrize(("routes", "expected"), [
     ((), ["email", "slack"]),
     ((RouteConfig(targets=("slack",), min_severity="high"),), ["slack"]),
