@@ -129,3 +129,16 @@ def test_rules_default_to_the_folder_of_config(tmp_path: Path) -> None:
     out = records(result.stdout)
     assert out[0]["rules"] == [{"id": "budget-news", "severity": "low"}]
     assert out[1]["matched"] is False
+
+
+# The severity a reader gives each seed report: US personnel wounded → critical; an attack on a
+# base or on US forces with no casualty reported → high.
+SEED_SEVERITY = {"000": "critical", "001": "high", "002": "high", "003": "critical",
+                 "004": "critical"}
+
+
+def test_each_seed_gets_the_severity_a_reader_would_give_it() -> None:
+    lines = [json.dumps({"id": p.stem[:3], "title": "", "text": p.read_text(encoding="utf-8")})
+             for p in SEED_TEXTS]
+    out = records(run_match(lines).stdout)
+    assert {r["id"]: r["rules"][0]["severity"] for r in out} == SEED_SEVERITY

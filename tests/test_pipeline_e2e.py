@@ -24,6 +24,10 @@ SEEDS = {  # the five attack reports of the sample site (monitor/demo/site/MANIF
     "the-new-arab/2023/10/25/anti-us-armed-groups-in-iraq-shrug-aside-warnings-to-cease-attacks.html",
 }
 Site = tuple[str, list[tuple[str, dict[str, str]]]]
+SEVERITY = {  # what a reader gives each: US personnel wounded → critical, else high
+    "the-national": "CRITICAL", "shafaq-news": "HIGH", "asharq-al-awsat": "HIGH",
+    "al-fassel": "CRITICAL", "the-new-arab": "CRITICAL",
+}
 
 
 def write_config(tmp_path: Path, base: str) -> Path:
@@ -77,6 +81,10 @@ def test_check_alerts_the_attack_reports_once(tmp_path: Path, sample_site: Site,
     alerted = {p for p in SEEDS for payload in payloads if f"{base}/{p}" in json.dumps(payload)}
     assert alerted == SEEDS, "every attack report alerts"
     assert len(payloads) == len(SEEDS), "one alert per report, none for the unrelated articles"
+    for path in SEEDS:
+        (payload,) = [p for p in payloads if f"{base}/{path}" in json.dumps(p)]
+        header = payload["blocks"][0]["text"]["text"]
+        assert SEVERITY[path.split("/")[0]] in header.upper(), header
     for payload in payloads:  # well-formed Block Kit for an incoming webhook
         assert payload["unfurl_links"] is False and payload["unfurl_media"] is False
         assert isinstance(payload["text"], str) and payload["text"]
