@@ -34,8 +34,9 @@ MIN_INTERVAL = 60
 
 # The schema: section → allowed keys. Tested against deploy/monitor.toml.example and the README.
 KEYS: dict[str, frozenset[str]] = {
-    "": frozenset({"database", "rules", "max_entries_per_feed", "network", "delivery", "feeds",
-                   "targets", "routes"}),
+    "": frozenset({"database", "rules", "max_entries_per_feed", "network", "delivery", "stories",
+                   "feeds", "targets", "routes"}),
+    "stories": frozenset({"window", "max_age", "group_wait", "update_interval"}),
     "network": frozenset({"connect_timeout", "read_timeout", "total_timeout", "max_bytes",
                           "max_redirects", "allow_private", "user_agent"}),
     "delivery": frozenset({"max_attempts", "backoff_base", "backoff_max", "min_severity"}),
@@ -66,6 +67,16 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class StoriesConfig:
+    """How articles are grouped into stories and how often a story may alert."""
+
+    window: int = 7 * 86400  # seconds: a story quiet this long is closed; later reports start anew
+    max_age: int = 3 * 86400  # seconds: older articles when first seen are stale (stored, no alert)
+    group_wait: int = 60  # seconds a new story waits so near-simultaneous reports join its alert
+    update_interval: int = 1800  # seconds: at most one update alert per story per interval
+
+
+@dataclass(frozen=True)
 class RouteConfig:
     targets: tuple[str, ...]
     min_severity: Severity = "low"
@@ -79,6 +90,7 @@ class Config:
     rules: Path
     network: NetConfig
     delivery: DeliveryConfig
+    stories: StoriesConfig
     feeds: tuple[Feed, ...]
     targets: Mapping[str, TargetSettings]
     routes: tuple[RouteConfig, ...]
@@ -206,12 +218,13 @@ def _build(path: Path, data: Mapping[str, Any], env: Mapping[str, str]) -> Confi
         backoff_max=delivery_r.positive("backoff_max", 3600.0),
         min_severity=min_severity,
     )
+    stories = _stories(_Reader(path, "stories", top.get("stories", dict, {}), "stories"))
     feeds = _feeds(path, top.get("feeds", list, []), top)
     targets = _targets(path, top.get("targets", dict, {}), env, top)
     routes = _routes(path, top.get("routes", list, []), targets)
     return Config(
         path=path, database=database, rules=rules, network=network, delivery=delivery,
-        feeds=feeds, targets=targets, routes=routes,
+        stories=stories, feeds=feeds, targets=targets, routes=routes,
         max_entries_per_feed=top.positive("max_entries_per_feed", 200, int),
     )
 
@@ -235,6 +248,18 @@ def _network(r: _Reader) -> NetConfig:
         allow_private=allow,
         user_agent=r.get("user_agent", str, default.user_agent),
     )
+
+
+def _stories(r: _Reader) -> StoriesConfig:
+    default = StoriesConfig()
+    values: dict[str, int] = {}
+    for key in ("window", "max_age", "group_wait", "update_interval"):
+        raw = r.table.get(key, getattr(default, key))
+        seconds = parse_duration(raw)
+        if seconds is None or seconds < 0:
+            raise r.error("must be seconds or a duration such as '30m', '3d'", key)
+        values[key] = seconds
+    return StoriesConfig(**values)
 
 
 def _feeds(path: Path, items: list[Any], top: _Reader) -> tuple[Feed, ...]:

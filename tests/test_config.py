@@ -155,3 +155,12 @@ def test_duplicate_feed_names(tmp_path: Path) -> None:
 
 def test_example_is_valid_toml() -> None:
     assert tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))["feeds"]
+
+
+def test_stories_settings(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + '[stories]\nwindow = "5d"\ngroup_wait = 0\n'),
+                         env={})
+    assert config.stories.window == 5 * 86400 and config.stories.group_wait == 0
+    assert config.stories.update_interval == 1800 and config.stories.max_age == 3 * 86400
+    assert error_of(tmp_path, MINIMAL + '[stories]\nmax_age = "soon"\n').key == "stories.max_age"
+    assert error_of(tmp_path, MINIMAL + '[stories]\nwindo = "5d"\n').key == "stories.windo"
