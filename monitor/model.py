@@ -120,8 +120,25 @@ class Match:
 
 
 @dataclass(frozen=True)
+class StoryArticle:
+    """One article of a story, as an alert lists it."""
+
+    title: str
+    url: str | None
+    outlet: str
+    published: datetime | None
+
+
+AlertKind = Literal["new", "update", "escalation", "operator"]
+
+
+@dataclass(frozen=True)
 class Alert:
-    """An alert for one target, as stored in the outbox and handed to ``Target.send``."""
+    """An alert for one target, as stored in the outbox and handed to ``Target.send``.
+
+    ``kind``: ``new`` (the first alert of a story), ``update`` (more outlets report it),
+    ``escalation`` (its severity rose), ``operator`` (about the monitor itself).
+    """
 
     key: str  # idempotency key: stable across retries of this alert to this target
     target: str  # target name from the config
@@ -135,5 +152,9 @@ class Alert:
     snippet: str
     matches: tuple[Match, ...]
     created_at: datetime
-    kind: Literal["new", "update", "operator"] = "new"
+    kind: AlertKind = "new"
     sources: tuple[str, ...] = field(default_factory=tuple)  # other outlets in the story
+    story_title: str = ""  # the title of the story's first alert
+    story_started: datetime | None = None  # when the story was first seen
+    articles: tuple[StoryArticle, ...] = ()  # the story's articles, first first
+    changes: str = ""  # for an update or escalation: what changed, in one line

@@ -155,6 +155,12 @@ def test_alert_round_trip_keeps_evidence_and_marks(tmp_path: Path) -> None:
                   text="Ain Al Asad", field="body", start=10, end=21)
     a = alert()
     m = a.matches[0]
+    from monitor.model import StoryArticle
+
     rich = Alert(**{**a.__dict__, "matches": (Match(**{**m.__dict__, "evidence": (ev,),
-                                                       "marks": ((0, 7),)}),)})
+                                                       "marks": ((0, 7),)}),),
+                    "kind": "update", "story_title": "First", "story_started": NOW,
+                    "changes": "2 more outlets", "sources": ("Shafaq News",),
+                    "articles": (StoryArticle("T", "https://x.org/a", "Shafaq News", NOW),
+                                 StoryArticle("U", None, "Al-Fassel", None))})
     assert alert_from_json(alert_to_json(rich)) == rich

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.model import Alert, Evidence, Match
+from monitor.model import Alert, Evidence, Match, StoryArticle
 
 
 def dt_out(value: datetime | None) -> str | None:
@@ -54,7 +54,10 @@ def alert_to_json(a: Alert) -> str:
         "title": a.title, "url": a.url, "feed": a.feed, "site": a.site,
         "published": dt_out(a.published), "snippet": a.snippet,
         "matches": [match_to_dict(m) for m in a.matches], "created_at": dt_out(a.created_at),
-        "kind": a.kind, "sources": list(a.sources),
+        "kind": a.kind, "sources": list(a.sources), "story_title": a.story_title,
+        "story_started": dt_out(a.story_started), "changes": a.changes,
+        "articles": [{"title": s.title, "url": s.url, "outlet": s.outlet,
+                      "published": dt_out(s.published)} for s in a.articles],
     }, ensure_ascii=False, sort_keys=True)
 
 
@@ -67,5 +70,9 @@ def alert_from_json(text: str) -> Alert:
         title=d["title"], url=d["url"], feed=d["feed"], site=d["site"],
         published=dt_in(d["published"]), snippet=d["snippet"],
         matches=tuple(match_from_dict(m) for m in d["matches"]), created_at=created,
-        kind=d["kind"], sources=tuple(d["sources"]),
+        kind=d["kind"], sources=tuple(d["sources"]), story_title=d.get("story_title", ""),
+        story_started=dt_in(d.get("story_started")), changes=d.get("changes", ""),
+        articles=tuple(StoryArticle(title=s["title"], url=s["url"], outlet=s["outlet"],
+                                    published=dt_in(s["published"]))
+                       for s in d.get("articles", ())),
     )
