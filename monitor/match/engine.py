@@ -2,7 +2,8 @@
 
 A rule matches in one *scope* of one field (the title or the body): a sentence, or, for a rule
 with ``within: N``, a stretch of N words that may cross sentences. In that scope every ``all``
-part and at least one ``any`` part must be found; a sentence where a ``none`` part is found gives
+part and at least one ``any`` part must be found (for a rule with a ``threshold``: every ``all``
+part, and parts whose weights reach the threshold); a sentence where a ``none`` part is found gives
 no evidence, and a stretch may not reach into it. One sentence is the preferred evidence; a
 stretch is used when no single sentence qualifies. Title comes before body, then reading order.
 The scope gives the match its entities (all named there), terms (the rule's), evidence (the hits
@@ -13,17 +14,20 @@ the two always agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 from monitor.match.field import FieldHit, FieldText
 from monitor.match.ruleset import Part, Rule, RuleSet
 from monitor.match.snippet import SNIPPET_LIMIT, cut
+from monitor.match.weights import score
 from monitor.model import Article, Evidence, Match, MatchField, severity_rank
 
 __all__ = ["SNIPPET_LIMIT", "Outcome", "Scope", "evaluate", "match"]
 
 Found = dict[Part, list[FieldHit]]
+Test = Callable[[Rule, Found], bool]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,11 @@ class Scope:
     high_word: int | None = None
 
     @property
+    def score(self) -> Fraction:
+        """The weights of the distinct parts found in the scope (their number, unweighted)."""
+        return score(self.found)
+
+    @property
     def hits(self) -> tuple[FieldHit, ...]:
         return tuple(h for _, hits in self.found for h in hits)
 
@@ -48,9 +57,17 @@ class Scope:
         return self.low_word <= hit.word <= self.high_word
 
 
+def has_all(rule: Rule, found: Found) -> bool:
+    """Every ``all`` part is found."""
+    return all(found[p] for p in rule.all)
+
+
 def qualifies(rule: Rule, found: Found) -> bool:
-    if any(not found[p] for p in rule.all):
+    """The rule matches on ``found``: every ``all`` part, and one ``any`` part or the threshold."""
+    if not has_all(rule, found):
         return False
+    if rule.threshold is not None:
+        return score(found.items()) >= rule.threshold
     return not rule.any or any(found[p] for p in rule.any)
 
 
@@ -66,8 +83,10 @@ def vetoed(rule: Rule, field: FieldText) -> set[int]:
     return {h.sentence for p in rule.none for h in field.part_hits(p)}
 
 
-def sentence_scopes(rule: Rule, field: FieldText, vetoed: set[int]) -> Iterator[Scope]:
-    """Every sentence (not vetoed) where the rule's parts are found, in reading order."""
+def sentence_scopes(
+    rule: Rule, field: FieldText, vetoed: set[int], test: Test = qualifies
+) -> Iterator[Scope]:
+    """Every sentence (not vetoed) where the rule's parts pass ``test``, in reading order."""
     required = tuple(dict.fromkeys((*rule.all, *rule.any)))
     by_sentence: dict[int, list[list[FieldHit]]] = {}
     for i, p in enumerate(required):
@@ -76,12 +95,14 @@ def sentence_scopes(rule: Rule, field: FieldText, vetoed: set[int]) -> Iterator[
     for index in sorted(by_sentence):
         if index not in vetoed:
             found = dict(zip(required, by_sentence[index], strict=True))
-            if qualifies(rule, found):
+            if test(rule, found):
                 yield _scope(rule, found, None, None)
 
 
-def window_scopes(rule: Rule, field: FieldText, size: int, vetoed: set[int]) -> Iterator[Scope]:
-    """Every stretch of ``size`` words holding the parts, in reading order; it may cross
+def window_scopes(
+    rule: Rule, field: FieldText, size: int, vetoed: set[int], test: Test = qualifies
+) -> Iterator[Scope]:
+    """Every stretch of ``size`` words whose parts pass ``test``, in reading order; it may cross
     sentences, but not reach into or across a sentence where a ``none`` part is found."""
     required = (*rule.all, *rule.any)
     # per sentence, the run of consecutive unvetoed sentences it belongs to (-1: vetoed)
@@ -102,15 +123,18 @@ def window_scopes(rule: Rule, field: FieldText, size: int, vetoed: set[int]) -> 
             p: [h for h in hits[p] if segment[h.sentence] == run and low <= h.word <= high]
             for p in required
         }
-        if qualifies(rule, found):
+        if test(rule, found):
             yield _scope(rule, found, low, high)
 
 
-def scopes(rule: Rule, field: FieldText, veto: set[int]) -> Iterator[Scope]:
-    """The scopes of ``field`` where ``rule`` matches: sentences first, then windows."""
-    yield from sentence_scopes(rule, field, veto)
+def scopes(
+    rule: Rule, field: FieldText, veto: set[int], test: Test = qualifies
+) -> Iterator[Scope]:
+    """The scopes of ``field`` where ``rule`` matches (or whose parts pass ``test``): sentences
+    first, then windows."""
+    yield from sentence_scopes(rule, field, veto, test)
     if rule.within is not None:
-        yield from window_scopes(rule, field, rule.within, veto)
+        yield from window_scopes(rule, field, rule.within, veto, test)
 
 
 def find_scope(rule: Rule, field: FieldText, veto: set[int]) -> Scope | None:

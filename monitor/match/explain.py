@@ -8,7 +8,9 @@ Each :class:`RuleCheck` lists every part of the rule (``all``, then ``any``, the
 whether it was found anywhere in the field(s) the rule reads and where (at most
 :data:`MAX_HITS`), and a one-line reason. It is computed by the same evaluation as
 :func:`monitor.match.match`, so the rules it says matched are exactly the ones ``match`` returns,
-with the same :class:`~monitor.model.Match`.
+with the same :class:`~monitor.model.Match`. For a rule with a threshold the reason gives the
+score of the scope it matched in (or of its best scope: every ``all`` part, the highest score)
+and the threshold, with the weighed parts found and missing there.
 """
 
 from __future__ import annotations
@@ -16,9 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from monitor.match.engine import Outcome, evaluate, evidence_of, scopes
+from monitor.match.engine import (
+    Outcome,
+    Scope,
+    evaluate,
+    evidence_of,
+    has_all,
+    scopes,
+    vetoed,
+)
 from monitor.match.field import FieldText
 from monitor.match.ruleset import Part, Rule, RuleSet
+from monitor.match.weights import show, weighed
 from monitor.model import Article, Evidence, Match, MatchField, Severity
 
 MAX_HITS = 5
@@ -56,14 +67,38 @@ def _part_check(group: Group, part: Part, outcome: Outcome, names: dict[str, str
     return PartCheck(group, str(part), bool(hits), tuple(hits[:MAX_HITS]))
 
 
+def _tally(scope: Scope) -> str:
+    """``found terms: attack (2), kind: base (2); missing terms: casualty (3)``."""
+    found = [p for p, hits in scope.found if hits]
+    missing = [p for p, hits in scope.found if not hits]
+    return f"found {weighed(found)}" + (f"; missing {weighed(missing)}" if missing else "")
+
+
 def _where(name: MatchField, outcome: Outcome) -> str:
     scope = outcome.scope
     assert scope is not None
     first, last = scope.first_sentence + 1, scope.last_sentence + 1
     if scope.low_word is None:
-        return f"matched in {name} sentence {first}"
-    sentences = f"sentence {first}" if first == last else f"sentences {first}-{last}"
-    return f"matched in {name}, a {outcome.rule.within}-word window over {sentences}"
+        where = f"matched in {name} sentence {first}"
+    else:
+        sentences = f"sentence {first}" if first == last else f"sentences {first}-{last}"
+        where = f"matched in {name}, a {outcome.rule.within}-word window over {sentences}"
+    threshold = outcome.rule.threshold
+    if threshold is None:
+        return where
+    return f"{where} with score {show(scope.score)} ({show(threshold)} needed): {_tally(scope)}"
+
+
+def _best(outcome: Outcome) -> Scope | None:
+    """The scope (not vetoed, every ``all`` part found) with the highest score; the first in
+    reading order among equals."""
+    best: Scope | None = None
+    for _, field in outcome.fields:
+        veto = vetoed(outcome.rule, field)
+        for scope in scopes(outcome.rule, field, veto, has_all):
+            if best is None or scope.score > best.score:
+                best = scope
+    return best
 
 
 def _veto(rule: Rule, field: FieldText) -> tuple[Part, ...] | None:
@@ -97,7 +132,7 @@ def _reason(outcome: Outcome, parts: tuple[PartCheck, ...]) -> str:
     missing = [p for p in rule.all if not found[("all", str(p))]]
     if missing:
         return f"not found: {_names(tuple(missing))}"
-    if rule.any and not any(found[("any", str(p))] for p in rule.any):
+    if rule.threshold is None and rule.any and not any(found[("any", str(p))] for p in rule.any):
         return f"none found of any: {_names(rule.any)}"
     vetoes: dict[Part, None] = {}
     vetoed_somewhere = False
@@ -108,8 +143,15 @@ def _reason(outcome: Outcome, parts: tuple[PartCheck, ...]) -> str:
             vetoes.update(dict.fromkeys(parts_vetoing))
     if vetoed_somewhere:
         return f"every qualifying {_scope_words(rule)} vetoed by none: {_names(tuple(vetoes))}"
+    if rule.threshold is not None:
+        best = _best(outcome)
+        if best is not None:
+            return f"score {show(best.score)} of {show(rule.threshold)} needed: {_tally(best)}"
     wanted = f"all of: {_names(rule.all)}" if rule.all else ""
-    if rule.any:
+    if rule.threshold is not None:
+        counted = weighed(dict.fromkeys((*rule.all, *rule.any)))
+        wanted += (" and " if wanted else "") + f"a score of {show(rule.threshold)} from: {counted}"
+    elif rule.any:
         wanted += (" and " if wanted else "") + f"one of: {_names(rule.any)}"
     return f"no {_scope_words(rule)} has {wanted}"
 

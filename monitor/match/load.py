@@ -23,6 +23,7 @@ from monitor.match.ruleset import (
     Rule,
     RuleSet,
 )
+from monitor.match.weights import ONE, as_number, check_parts
 from monitor.match.yamltree import (
     Located,
     as_list,
@@ -36,7 +37,19 @@ from monitor.model import SEVERITIES
 
 _TOP = {"entities", "terms", "rules", "examples"}
 _ENTITY = {"id", "kind", "name", "country", "aliases", "note", "transliterated"}
-_RULE = {"id", "title", "severity", "tags", "all", "any", "none", "within", "field", "note"}
+_RULE = {
+    "id",
+    "title",
+    "severity",
+    "tags",
+    "all",
+    "any",
+    "none",
+    "within",
+    "field",
+    "threshold",
+    "note",
+}
 _EXAMPLE = {"text", "title", "expect", "note"}
 _PART = ("kind", "entity", "terms")
 _ID = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
@@ -166,24 +179,46 @@ def _entity(item: Located, into: _Collected) -> None:
     into.entities[entity_id] = (entity, item)
 
 
-def _part(item: Located, rule_id: str, into: _Collected) -> Part:
-    if not isinstance(item.value, dict) or len(item.value) != 1:
-        found = f"{len(item.value)} keys" if isinstance(item.value, dict) else type_name(item.value)
+def _part(item: Located, rule_id: str, group: str, weighted: bool, into: _Collected) -> Part:
+    """One part of a rule's ``group`` (all, any or none); ``weighted``: the rule has a
+    threshold, so an ``all`` or ``any`` part may carry a weight."""
+    if not isinstance(item.value, dict):
         raise item.error(
             f"rule '{rule_id}': each part must be a mapping with one key "
-            f"(kind, entity or terms), not {found}"
+            f"(kind, entity or terms), not {type_name(item.value)}"
         )
-    fields = as_mapping(item, f"rule '{rule_id}' part", set(_PART), set())
-    ((kind, value),) = fields.items()
+    fields = as_mapping(item, f"rule '{rule_id}' part", {*_PART, "weight"}, set())
+    named = [(k, v) for k, v in fields.items() if k != "weight"]
+    if len(named) != 1:
+        raise item.error(
+            f"rule '{rule_id}': each part must be a mapping with one key "
+            f"(kind, entity or terms), and optionally a weight, not {len(named)} keys"
+        )
+    ((kind, value),) = named
     ref = as_str(value, f"rule '{rule_id}' part '{kind}'")
+    weight = ONE
+    if "weight" in fields:
+        at = fields["weight"]
+        if group == "none":
+            raise at.error(
+                f"rule '{rule_id}': a part of 'none' vetoes, it takes no weight ({kind}: {ref})"
+            )
+        if not weighted:
+            raise at.error(
+                f"rule '{rule_id}': part '{kind}: {ref}' has a weight, but the rule has no "
+                "threshold (add 'threshold: <number>' to the rule, or drop the weight)"
+            )
+        weight = as_number(at, f"rule '{rule_id}' part '{kind}: {ref}' weight")
     if kind == "terms":
         if ref not in into.terms:
             raise value.error(f"rule '{rule_id}' refers to unknown term list '{ref}'")
-        return Part("terms", ref, f"terms:{ref}")
+        return Part("terms", ref, f"terms:{ref}", weight=weight)
     if kind == "entity":
         if ref not in into.entities:
             raise value.error(f"rule '{rule_id}' refers to unknown entity '{ref}'")
-        return Part("entity", ref, f"kind:{into.entities[ref][0].kind}", label=ref)
+        return Part(
+            "entity", ref, f"kind:{into.entities[ref][0].kind}", label=ref, weight=weight
+        )
     if ref not in ENTITY_KINDS:
         known = ", ".join(ENTITY_KINDS)
         raise value.error(
@@ -191,7 +226,7 @@ def _part(item: Located, rule_id: str, into: _Collected) -> Part:
         )
     if not any(e.kind == ref for e, _ in into.entities.values()):
         raise value.error(f"rule '{rule_id}' refers to kind '{ref}', but no entity has that kind")
-    return Part("kind", ref, f"kind:{ref}")
+    return Part("kind", ref, f"kind:{ref}", weight=weight)
 
 
 def _rule(
@@ -215,12 +250,22 @@ def _rule(
         if "tags" in fields
         else ()
     )
+    threshold = (
+        as_number(fields["threshold"], f"rule '{rule_id}' threshold")
+        if "threshold" in fields
+        else None
+    )
     parts: dict[str, tuple[Part, ...]] = {}
+    located: list[tuple[Part, Located]] = []
     for key in ("all", "any", "none"):
         listed = as_list(fields[key], f"rule '{rule_id}' {key}") if key in fields else []
-        parts[key] = tuple(_part(p, rule_id, into) for p in listed)
+        parts[key] = tuple(_part(p, rule_id, key, threshold is not None, into) for p in listed)
+        if key != "none":
+            located.extend(zip(parts[key], listed, strict=True))
     if not parts["all"] and not parts["any"]:
         raise item.error(f"rule '{rule_id}' needs at least one part in 'all' or 'any'")
+    if threshold is not None:
+        check_parts(rule_id, (threshold, fields["threshold"]), located)
     within = _within(fields.get("within"), rule_id)
     scope = as_str(fields["field"], f"rule '{rule_id}' field") if "field" in fields else "any"
     if scope not in FIELDS:
@@ -238,6 +283,7 @@ def _rule(
         within=within,
         field=scope,
         source=_where(item),
+        threshold=threshold,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cached_property
 from typing import Literal
 
@@ -37,12 +38,14 @@ class Entity:
 
 @dataclass(frozen=True)
 class Part:
-    """One thing a rule looks for: any entity of a kind, one entity, or any term of a list."""
+    """One thing a rule looks for: any entity of a kind, one entity, or any term of a list.
+    ``weight`` counts toward the score of a rule with a threshold (1 unless the file says)."""
 
     kind: PartKind
     ref: str
     key: str  # the lexicon list it is found with: "kind:<kind>" or "terms:<name>"
     label: str | None = None  # for an entity part, the entity id the hits must carry
+    weight: Fraction = Fraction(1)
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.ref}"
@@ -50,7 +53,9 @@ class Part:
 
 @dataclass(frozen=True)
 class Rule:
-    """A compiled rule. ``within`` is ``None`` for one sentence, else a number of words."""
+    """A compiled rule. ``within`` is ``None`` for one sentence, else a number of words.
+    With a ``threshold``, the weights of the ``all`` and ``any`` parts found in a scope must
+    reach it there (instead of one ``any`` part being found); see :mod:`monitor.match.weights`."""
 
     id: str
     title: str
@@ -62,6 +67,7 @@ class Rule:
     within: int | None = None
     field: Field = "any"
     source: str = ""  # "path:line" where the rule is written
+    threshold: Fraction | None = None
 
 
 @dataclass(frozen=True)
