@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from monitor.deliver import EmailSettings, EmailTarget, build_target
-from monitor.deliver.mail import build_message, message_id, subject
+from monitor.deliver.mail import build_message, message_id, story_message_id, subject
 from monitor.errors import DeliveryError
 from monitor.model import Alert, Match
 
@@ -140,7 +140,7 @@ def test_hostile_title_cannot_add_headers(smtp_server: Server) -> None:
     assert msg.get_all("Subject") is not None and len(msg.get_all("Subject") or []) == 1
     assert "Bcc" not in msg and "X-Injected" not in msg
     assert msg["From"] == SENDER and msg["To"] == ", ".join(RECIPIENTS)
-    assert msg["Message-ID"] == "<alert-9-email@news-monitor>"
+    assert msg["Message-ID"] == story_message_id(9, "mail")  # a new alert: the story's first
     subj = str(msg["Subject"])
     assert subj.startswith("[HIGH] Attack Bcc: evil@x.example X-Injected: 1 Z Line Para Next")
     assert "\n" not in subj and "\r" not in subj and "\u2028" not in subj and len(subj) <= 200
@@ -246,7 +246,9 @@ def test_subject_rules() -> None:
     assert len(subject(make_alert(title="x" * 1000))) <= 200
     assert subject(make_alert(title="a\x00b\tc\x7fd")) == "[HIGH] a b c d"
     assert "=?" not in subject(make_alert(title="=?utf-8?b?Cg==?="))
-    assert subject(make_alert(kind="update", title="t")) == "[HIGH UPDATE] t"
+    assert subject(make_alert(kind="update", title="t")) == "[UPDATE] [HIGH] t"
+    assert subject(make_alert(kind="update", title="t", story_title="s")) == "[UPDATE] [HIGH] s"
+    assert subject(make_alert(kind="operator", title="t")) == "[HIGH OPERATOR] t"
 
 
 def test_message_id_is_sanitised_and_stable() -> None:

@@ -148,27 +148,43 @@ def test_bad_secrets_are_config_errors_that_do_not_quote_the_secret(secret: str)
     assert "hook" in str(info.value)
 
 
+V1_ORIGINAL = {  # the version-1 payload before stories: every field must stay as it was
+    "version": 1,
+    "type": "alert.new",
+    "timestamp": "2024-01-28T09:05:00Z",
+    "alert": {"key": "alert-42-webhook", "severity": "critical", "kind": "new",
+              "created_at": "2024-01-28T09:05:00Z"},
+    "story": {"id": 42, "sources": ["Other Outlet"]},
+    "article": {"title": "Drone attack on Tower 22", "url": "https://news.example/t22",
+                "feed": "example-feed", "site": "News Example",
+                "published": "2024-01-28T09:00:00Z",
+                "snippet": "A one-way drone struck Tower 22 in Jordan.",
+                "snippet_truncated": False},
+    "matches": [{"rule_id": "us-forces-attack", "title": "Attack on US forces",
+                 "severity": "critical", "tags": ["jordan"], "entities": ["Tower 22"],
+                 "terms": ["drone", "struck"]}],
+    "matches_truncated": False,
+}
+
+
 def test_payload_is_the_documented_version_1() -> None:
     body = render_payload(make_alert(sources=("Other Outlet",)))
     assert body == render_payload(make_alert(sources=("Other Outlet",)))  # deterministic
     payload = json.loads(body)
     assert payload == {
-        "version": 1,
-        "type": "alert.new",
-        "timestamp": "2024-01-28T09:05:00Z",
-        "alert": {"key": "alert-42-webhook", "severity": "critical", "kind": "new",
-                  "created_at": "2024-01-28T09:05:00Z"},
-        "story": {"id": 42, "sources": ["Other Outlet"]},
-        "article": {"title": "Drone attack on Tower 22", "url": "https://news.example/t22",
-                    "feed": "example-feed", "site": "News Example",
-                    "published": "2024-01-28T09:00:00Z",
-                    "snippet": "A one-way drone struck Tower 22 in Jordan.",
-                    "snippet_truncated": False},
-        "matches": [{"rule_id": "us-forces-attack", "title": "Attack on US forces",
-                     "severity": "critical", "tags": ["jordan"], "entities": ["Tower 22"],
-                     "terms": ["drone", "struck"]}],
-        "matches_truncated": False,
+        **V1_ORIGINAL,
+        "event": "new",
+        "story": {"id": 42, "sources": ["Other Outlet"], "title": "Drone attack on Tower 22",
+                  "started": None, "articles": [], "articles_total": 0,
+                  "articles_truncated": False},
+        "changes": "",
     }
+    # Additive: every field of the original version 1 is still there, unchanged.
+    for key, value in V1_ORIGINAL.items():
+        if key == "story":
+            assert value.items() <= payload["story"].items()
+        else:
+            assert payload[key] == value
     assert json.loads(render_payload(make_alert(kind="update")))["type"] == "alert.update"
 
 

@@ -8,8 +8,9 @@ Targets are picked by explicit maps, never by importing a name given as a string
 - ``SETTINGS_TYPES``: config ``type`` → settings class (what the config loader builds);
 - ``build_target``: settings object → a ready target.
 
-Modules: ``console``, ``slack`` (+ ``slack_render``), ``webhook``, ``mail``; shared helpers and
-the ``HttpPoster`` protocol (what ``monitor.net.GuardedClient`` offers) in ``base``.
+Modules: ``console``, ``slack`` (+ ``slack_render``), ``webhook``, ``mail`` (+ ``mail_render``);
+shared helpers and the ``HttpPoster`` protocol (what ``monitor.net.GuardedClient`` offers) in
+``base``; what every target says about an alert's story (update, escalation) in ``story``.
 """
 
 from __future__ import annotations

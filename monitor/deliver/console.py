@@ -4,6 +4,10 @@ Every feed-derived string is cleaned first (:func:`~monitor.deliver.base.clean_l
 cannot move the cursor, retitle the terminal or hide text with escape sequences. Colour, when
 enabled, is added by us around the severity only. The evidence in the snippet (``Match.marks``)
 is shown in «…».
+
+An update or escalation (``Alert.kind``) adds the story: its title and start ("Story:"), what
+changed, the outlets reporting it ("Reported by:") and its articles (the first ten, then "and N
+more"); an escalation's first line says so loudly.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import sys
 import textwrap
 from typing import TextIO
 
+from monitor.deliver import story
 from monitor.deliver.base import clean_line, clean_text, truncate
 from monitor.deliver.marks import cut, segments, snippet_marks
 from monitor.deliver.settings import ConsoleSettings
@@ -33,8 +38,20 @@ def render_console(alert: Alert, *, color: bool = False) -> str:
     severity = alert.severity.upper()
     if color:
         severity = f"{_COLORS.get(alert.severity, '')}{severity}{_RESET}"
-    kind = "" if alert.kind == "new" else f" ({alert.kind.upper()})"
+    if alert.kind == "escalation":
+        kind = " !!! ESCALATION !!!"
+    elif alert.kind == "update":
+        kind = " UPDATE:"
+    else:
+        kind = "" if alert.kind == "new" else f" ({alert.kind.upper()})"
     lines = [f"[{severity}]{kind} {clean_line(alert.title)}"]
+    if story.is_followup(alert):
+        since = story.started(alert)
+        lines.append(f"  Story:     {story.title(alert)}"
+                     + (f" (since {story.when(since)})" if since else ""))
+        if changed := story.changes(alert):
+            lines.append(f"  Changed:   {changed}")
+        lines.append(f"  Reported by: {story.outlets_line(alert)}")
     site, feed = clean_line(alert.site), clean_line(alert.feed)
     source = f"{site} (feed: {feed})" if site and feed and site != feed else (site or feed)
     lines.append(f"  Source:    {source}")
@@ -42,9 +59,10 @@ def render_console(alert: Alert, *, color: bool = False) -> str:
         lines.append(f"  Published: {alert.published.isoformat()}")
     if alert.url:
         lines.append(f"  URL:       {clean_line(alert.url)}")
-    if alert.sources:
+    if alert.sources and not story.is_followup(alert):
         others = ", ".join(clean_line(s) for s in alert.sources)
         lines.append(f"  Also:      {others}")
+    lines.extend(_articles(alert))
     for match in alert.matches:
         lines.append(
             f"  Rule:      {clean_line(match.rule_id)} [{match.severity.upper()}]"
@@ -61,6 +79,22 @@ def render_console(alert: Alert, *, color: bool = False) -> str:
             wrapped = textwrap.wrap(paragraph, width=96) or [""]
             lines.extend(f"    {line}" for line in wrapped)
     return "\n".join(lines) + "\n\n"
+
+
+def _articles(alert: Alert) -> list[str]:
+    """The story's articles, one or two lines each, when the alert lists them."""
+    if not story.shows_articles(alert):
+        return []
+    shown, more = story.articles(alert)
+    lines = [f"  Articles ({len(alert.articles)}):"]
+    for article in shown:
+        outlet = f"{article.outlet} · " if article.outlet else ""
+        lines.append(f"    - {article.published} · {outlet}{truncate(article.title, 300)}")
+        if article.url:
+            lines.append(f"      {article.url}")
+    if more:
+        lines.append(f"    … and {more} more")
+    return lines
 
 
 def _snippet(alert: Alert) -> str:

@@ -12,14 +12,26 @@ Transport security (``EmailSettings.security``):
 
 Every socket operation has ``EmailSettings.timeout``.
 
+The Subject and the bodies come from ``mail_render`` (``[UPDATE]`` / ``[ESCALATION]`` prefixes,
+the story and its articles for a follow-up).
+
 Headers: the feed title reaches the Subject only after every control character and line
 separator (CR, LF, U+0085, U+2028, U+2029 …) became a space and every ``=?`` was broken with a
 word joiner (so a title cannot smuggle an RFC 2047 encoded newline); we encode and fold the
 Subject ourselves. Before sending, the message is generated and parsed back, and it is refused
-unless the header set is exactly the one built and the Subject reads back unchanged. (This
-Python, 3.11.7, predates the CVE-2024-6923 fix, so none of this relies on the library refusing
-line breaks.)
-``Message-ID`` is ``<key@news-monitor>``, stable across retries of the alert.
+unless the header set is exactly the one built and the Subject and the ids read back unchanged.
+(This Python, 3.11.7, predates the CVE-2024-6923 fix, so none of this relies on the library
+refusing line breaks.)
+
+Threading: the ids are stable across retries, and no feed text reaches them.
+
+- ``new`` (a story's first alert): ``Message-ID`` is
+  ``<story-{story_id}-{first 12 hex of sha256(target name)}@news-monitor>``, derived from the
+  story and the target alone.
+- ``update`` / ``escalation``: ``Message-ID`` is ``<key@news-monitor>`` (``Alert.key``), and
+  ``In-Reply-To`` and ``References`` are the story's first id above, so mail readers thread
+  them under the first alert.
+- ``operator``: ``<key@news-monitor>``, no thread.
 
 Outcomes: accepted → delivered (recipients refused with 5xx are logged); some recipient
 refused with 4xx → transient (the whole message is retried; per-recipient tracking is left for
@@ -33,7 +45,6 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
-import html
 import logging
 import re
 import smtplib
@@ -44,31 +55,22 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from monitor.deliver.base import clean_line, clean_text, truncate
-from monitor.deliver.marks import Segment, cut, segments, snippet_marks
+from monitor.deliver import story
+from monitor.deliver.base import clean_line, truncate
+from monitor.deliver.mail_render import html_body, plain_body, subject
 from monitor.deliver.settings import EmailSettings
 from monitor.errors import DeliveryError
 from monitor.model import Alert
 
 log = logging.getLogger("monitor.deliver")
 
-SUBJECT_LIMIT = 200
-SNIPPET_LIMIT = 5000
 _HEADER_NAMES = ("Subject", "From", "To", "Date", "Message-ID", "Auto-Submitted",
                  "MIME-Version", "Content-Type")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_THREAD_HEADERS = ("In-Reply-To", "References")
 _UNSAFE_ADDRESS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029,;<>\"()\\]")
 
 
 # --- the message -------------------------------------------------------------------------------
-
-
-def subject(alert: Alert) -> str:
-    """``[SEVERITY] title``: one line, ≤ 200 characters, no encoded-word lookalikes."""
-    title = clean_line(_CONTROLS.sub(" ", alert.title)) or "(untitled)"
-    kind = "" if alert.kind == "new" else f" {alert.kind.upper()}"
-    line = truncate(f"[{alert.severity.upper()}{kind}] {title}", SUBJECT_LIMIT)
-    return line.replace("=?", "=\u2060?")
 
 
 def message_id(key: str) -> str:
@@ -79,88 +81,22 @@ def message_id(key: str) -> str:
     return f"<{safe}@news-monitor>"
 
 
-def _url(url: str | None) -> str | None:
-    url = clean_line(url)
-    return url if re.match(r"(?i)https?://", url) else None
+def story_message_id(story_id: int, target: str) -> str:
+    """The Message-ID of a story's first alert to a target: from the story and the target
+    name alone, so a later alert of the story can refer to it."""
+    digest = hashlib.sha256(target.encode("utf-8", "replace")).hexdigest()[:12]
+    return f"<story-{int(story_id)}-{digest}@news-monitor>"
 
 
-def _outlet(alert: Alert) -> str:
-    site, feed = clean_line(alert.site), clean_line(alert.feed)
-    return f"{site} (feed {feed})" if site and feed and site != feed else (site or feed)
-
-
-def _when(moment: datetime | None) -> str:
-    if moment is None:
-        return "unknown"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _snippet(alert: Alert) -> list[Segment]:
-    """The cleaned snippet (≤ 5000 characters) as segments; the marked ones are the evidence."""
-    raw = alert.snippet[:100_000]
-    marks = snippet_marks(alert)
-    if not marks:
-        text = truncate(clean_text(raw), SNIPPET_LIMIT)
-        return [(text, False)] if text else []
-    return cut(segments(raw, marks, multiline=True), SNIPPET_LIMIT)
-
-
-def plain_body(alert: Alert) -> str:
-    lines = [f"[{alert.severity.upper()}] {clean_line(alert.title)}", "",
-             f"Outlet:    {_outlet(alert)}", f"Published: {_when(alert.published)}"]
-    if (url := _url(alert.url)) is not None:
-        lines.append(f"Link:      {url}")
-    lines.append(f"Story:     #{alert.story_id}")
-    if alert.sources:
-        lines.append(f"Also:      {', '.join(clean_line(s) for s in alert.sources)}")
-    lines += ["", "Matched rules:"]
-    for m in alert.matches:
-        lines.append(f"  - {clean_line(m.rule_id)} ({m.severity.upper()}): {clean_line(m.title)}")
-        if m.entities:
-            lines.append(f"      entities: {', '.join(clean_line(e) for e in m.entities)}")
-        if m.terms:
-            lines.append(f"      terms: {', '.join(clean_line(t) for t in m.terms)}")
-    snippet = "".join(f"«{t}»" if marked else t for t, marked in _snippet(alert))
-    if snippet:
-        lines += ["", "Snippet:", *(f"  {line}" for line in snippet.split("\n"))]
-    lines += ["", "-- ", f"news-monitor alert {clean_line(alert.key)}"]
-    return "\n".join(lines) + "\n"
-
-
-def html_body(alert: Alert) -> str:
-    """The HTML part: every feed string escaped, no images, no remote resources."""
-    def e(text: str) -> str:
-        return html.escape(text, quote=True)
-
-    title = e(clean_line(alert.title))
-    url = _url(alert.url)
-    heading = f'<a href="{e(url)}">{title}</a>' if url else title
-    rows = [("Outlet", _outlet(alert)), ("Published", _when(alert.published)),
-            ("Story", f"#{alert.story_id}")]
-    if alert.sources:
-        rows.append(("Also", ", ".join(clean_line(s) for s in alert.sources)))
-    items = []
-    for m in alert.matches:
-        detail = "".join(
-            f"<br>{label}: {e(', '.join(clean_line(v) for v in values))}"
-            for label, values in (("entities", m.entities), ("terms", m.terms)) if values
-        )
-        items.append(f"<li><b>{e(clean_line(m.rule_id))}</b> ({e(m.severity.upper())}): "
-                     f"{e(clean_line(m.title))}{detail}</li>")
-    snippet = "".join(f"<mark>{e(t)}</mark>" if marked else e(t)
-                      for t, marked in _snippet(alert)).replace("\n", "<br>\n")
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8"></head><body>',
-        f"<p><b>[{e(alert.severity.upper())}]</b> {heading}</p>",
-        "<table>",
-        *(f"<tr><th align=\"left\">{k}</th><td>{e(v)}</td></tr>" for k, v in rows),
-        "</table>",
-        "<p><b>Matched rules</b></p>",
-        f"<ul>{''.join(items)}</ul>",
-        f"<blockquote>{snippet}</blockquote>" if snippet else "",
-        "</body></html>",
-    ]) + "\n"
+def thread_ids(alert: Alert) -> tuple[str, str | None]:
+    """``(Message-ID, parent)``: a new alert is the story's first message; an update or an
+    escalation has its own id (from its key) and replies to the first; an operator notice
+    stands alone."""
+    if alert.kind == "new":
+        return story_message_id(alert.story_id, alert.target), None
+    if story.is_followup(alert):
+        return message_id(alert.key), story_message_id(alert.story_id, alert.target)
+    return message_id(alert.key), None
 
 
 def build_message(alert: Alert, settings: EmailSettings, *,
@@ -176,11 +112,15 @@ def build_message(alert: Alert, settings: EmailSettings, *,
     msg["From"] = settings.sender
     msg["To"] = ", ".join(settings.recipients)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
-    msg["Message-ID"] = message_id(alert.key)
+    own, parent = thread_ids(alert)
+    msg["Message-ID"] = own
+    if parent is not None:
+        msg["In-Reply-To"] = parent
+        msg["References"] = parent
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(plain_body(alert), cte="quoted-printable")
     msg.add_alternative(html_body(alert), subtype="html", cte="quoted-printable")
-    _check_round_trip(msg, title)
+    _check_round_trip(msg, title, own, parent)
     return msg
 
 
@@ -195,11 +135,13 @@ def _encoded_subject(title: str) -> str:
     return Header(title, charset, header_name="Subject", maxlinelen=76).encode(linesep="\r\n")
 
 
-def _check_round_trip(msg: EmailMessage, title: str) -> None:
+def _check_round_trip(msg: EmailMessage, title: str, own: str, parent: str | None) -> None:
     parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
     names = sorted(k.lower() for k in parsed.keys())
-    expected = sorted(k.lower() for k in _HEADER_NAMES)
-    if names != expected or str(parsed["Subject"]) != title:
+    expected = sorted(k.lower() for k in _HEADER_NAMES + (_THREAD_HEADERS if parent else ()))
+    ids_ok = str(parsed["Message-ID"]) == own and all(
+        str(parsed[h]) == parent for h in (_THREAD_HEADERS if parent else ()))
+    if names != expected or str(parsed["Subject"]) != title or not ids_ok:
         raise DeliveryError("email: refusing to send a message whose headers do not survive "
                             "a generate-and-parse round trip", transient=False)
 

@@ -10,6 +10,12 @@ cleaned of controls but not entity-escaped. ``link_names`` is never set; unfurli
 The evidence in the snippet (``Match.marks``) is set in bold, ``*…*``; see ``_snippet`` for how
 an asterisk in the feed text is kept from pairing with ours.
 
+An update or escalation (``Alert.kind``) is headed ``UPDATE · HIGH: <story title>`` or
+``ESCALATION · CRITICAL: <story title>``, followed by a section naming the story (title, when it
+was first seen, what changed, the outlets reporting it; an escalation under a siren) and, as for
+a new alert that already groups several, a section listing the story's articles (each title
+linked, its outlet and time; the first ten, then "and N more", within the section limit).
+
 Limits (Block Kit): header ≤ 150 characters, section text ≤ 3000, ≤ 50 blocks. Cuts fall on
 character-cluster boundaries, never inside an escape such as ``&amp;``, and end in "…".
 """
@@ -17,10 +23,11 @@ character-cluster boundaries, never inside an escape such as ``&amp;``, and end 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from monitor.deliver import story
 from monitor.deliver.base import ELLIPSIS, clean_line, grapheme_floor, truncate
 from monitor.deliver.marks import cut, segments, snippet_marks
 from monitor.model import Alert, Match
@@ -71,23 +78,21 @@ def link_url(url: str | None) -> str | None:
     return url.replace("&", "&amp;")
 
 
-def _link(url: str | None, title: str) -> str:
+def _link(url: str | None, title: str, limit: int = _LABEL_LIMIT) -> str:
     label = clean_line(title).replace("|", "¦") or "(untitled)"
     target = link_url(url)
     if target is None:
-        return escape_truncate(label, _LABEL_LIMIT)
-    return f"<{target}|{escape_truncate(label, _LABEL_LIMIT)}>"
+        return escape_truncate(label, limit)
+    return f"<{target}|{escape_truncate(label, limit)}>"
 
 
 def _when(moment: datetime | None) -> str:
-    if moment is None:
-        return "time unknown"
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return story.when(moment)
 
 
 def _severity(alert: Alert) -> str:
+    if label := story.kind_label(alert):
+        return f"{label} · {alert.severity.upper()}"
     kind = "" if alert.kind == "new" else f" {alert.kind.upper()}"
     return f"{alert.severity.upper()}{kind}"
 
@@ -151,6 +156,40 @@ def _snippet(alert: Alert) -> str:
     return "".join(out)
 
 
+def _story_text(alert: Alert) -> str:
+    """The story an update or escalation belongs to, and what changed."""
+    since = story.started(alert)
+    what = "Escalation of" if alert.kind == "escalation" else "Update to"
+    lines = [(":rotating_light: " if alert.kind == "escalation" else "")
+             + f"*{what} story #{alert.story_id}*"
+             + (f" · first seen {_when(since)}" if since else ""),
+             f"*{escape_truncate(story.title(alert), _LABEL_LIMIT)}*"]
+    if changed := story.changes(alert):
+        lines.append(f"*What changed:* {escape_truncate(changed, 600)}")
+    if outlets := story.outlets_line(alert):
+        lines.append(f"*Reported by:* {escape_truncate(outlets, 1200)}")
+    return "\n".join(lines)
+
+
+def _articles_text(alert: Alert) -> str:
+    """The story's articles, first first: linked title, outlet, time; capped to fit."""
+    shown, more = story.articles(alert)
+    lines = [f"*Articles in this story ({len(alert.articles)})*"]
+    size = len(lines[0])
+    room = SECTION_LIMIT - 40  # keeps room for the "… and N more" line
+    for i, article in enumerate(shown):
+        outlet = f" — {escape_truncate(article.outlet, 100)}" if article.outlet else ""
+        line = f"• {_link(article.url, article.title, 200)}{outlet} · {article.published}"
+        if size + 1 + len(line) > room:
+            more += len(shown) - i
+            break
+        lines.append(line)
+        size += 1 + len(line)
+    if more:
+        lines.append(f"{ELLIPSIS} and {more} more")
+    return "\n".join(lines)
+
+
 def _text(kind: str, text: str) -> dict[str, Any]:
     return {"type": kind, "text": text}
 
@@ -158,24 +197,31 @@ def _text(kind: str, text: str) -> dict[str, Any]:
 def render_slack(alert: Alert) -> dict[str, Any]:
     """The JSON-ready payload for an incoming webhook."""
     severity = _severity(alert)
+    followup = story.is_followup(alert)
     title = clean_line(alert.title) or "(untitled)"
-    header = truncate(f"{severity}: {title}", HEADER_LIMIT)
-    summary = (f"*{_link(alert.url, title)}*\n"
+    headline = story.title(alert) if followup else title
+    header = truncate(f"{severity}: {headline}", HEADER_LIMIT)
+    summary = (("*Latest report:* " if followup else "") + f"*{_link(alert.url, title)}*\n"
                f"{escape_truncate(_outlet(alert), 300)} · {_when(alert.published)}")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}},
-        {"type": "section", "text": _text("mrkdwn", summary)},
-        {"type": "section", "text": _text("mrkdwn", _matches_text(alert.matches))},
     ]
+    if followup:
+        blocks.append({"type": "section", "text": _text("mrkdwn", _story_text(alert))})
+    blocks.append({"type": "section", "text": _text("mrkdwn", summary)})
+    if story.shows_articles(alert):
+        blocks.append({"type": "section", "text": _text("mrkdwn", _articles_text(alert))})
+    blocks.append({"type": "section", "text": _text("mrkdwn", _matches_text(alert.matches))})
     snippet = _snippet(alert)
     if snippet:
         blocks.append({"type": "section", "text": _text("mrkdwn", "> " + snippet)})
     context = [f"story #{alert.story_id}"]
-    if alert.sources:
+    if alert.sources and not followup:
         context.append("also: " + ", ".join(clean_line(s) for s in alert.sources))
     blocks.append({"type": "context",
                    "elements": [_text("mrkdwn", escape_truncate(" · ".join(context), 1000))]})
-    fallback = escape_truncate(f"{severity}: {title} — {_outlet(alert)}", TEXT_LIMIT)
+    tail = (story.changes(alert) or story.outlets_line(alert)) if followup else _outlet(alert)
+    fallback = escape_truncate(f"{severity}: {headline} — {tail}", TEXT_LIMIT)
     return {
         "text": fallback,
         "blocks": blocks[:MAX_BLOCKS],

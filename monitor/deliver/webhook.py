@@ -18,11 +18,17 @@ Payload, version 1 (fields are never removed or retyped within a version; new on
 
     {
       "version": 1,
-      "type": "alert.new",                 # alert.<kind>: alert.new | alert.update | alert.operator
+      "type": "alert.new",                 # alert.<kind>
+      "event": "new",                      # the kind: new | update | escalation | operator
       "timestamp": "2024-05-01T12:00:00Z", # when the alert was created (= alert.created_at)
       "alert": {"key": "…", "severity": "critical|high|medium|low",
-                "kind": "new|update|operator", "created_at": "2024-05-01T12:00:00Z"},
-      "story": {"id": 42, "sources": ["other outlet", …]},
+                "kind": "new|update|escalation|operator", "created_at": "2024-05-01T12:00:00Z"},
+      "story": {"id": 42, "title": "…", "started": "2024-05-01T11:40:00Z" | null,
+                "sources": ["other outlet", …],
+                "articles": [{"title": "…", "url": "https://…" | null, "outlet": "…",
+                              "published": "2024-05-01T11:40:00Z" | null}, …],
+                "articles_total": 3, "articles_truncated": false},
+      "changes": "2 more outlets: …",      # what changed ("" for a new alert)
       "article": {"title": "…", "url": "https://…" | null, "feed": "…", "site": "…" | null,
                   "published": "2024-05-01T11:40:00Z" | null, "snippet": "…",
                   "snippet_truncated": false},
@@ -31,9 +37,17 @@ Payload, version 1 (fields are never removed or retyped within a version; new on
       "matches_truncated": false           # true when matches were left out to fit the size
     }
 
+``article`` is the report this alert is about (for an update, the latest); ``story.articles``
+are all the story's reports, first first (the alert's own included). Added within version 1,
+for stories (all additive): ``event``, ``changes``, ``story.title``, ``story.started``,
+``story.articles``, ``story.articles_total``, ``story.articles_truncated``; ``kind`` / ``type``
+may now be ``escalation``.
+
 Times are ISO 8601 in UTC with ``Z``. Feed text has control characters removed. The body is
-kept ≤ 20 000 bytes: long fields and lists are capped (≤ 50 matches, ≤ 20 names per list) and
-the snippet is cut to fit (``snippet_truncated``).
+kept ≤ 20 000 bytes: long fields and lists are capped (≤ 50 matches, ≤ 20 names per list,
+≤ 100 story articles); then, to fit, story articles are left out from the end (down to 10),
+then the snippet is cut (``snippet_truncated``), then the remaining articles and the matches go
+(``articles_truncated``, ``matches_truncated``).
 
 Outcomes: 2xx delivered; 3xx permanent ("update the URL"; redirects are never followed);
 410 permanent (the receiver wants no more); 429/502/503/504 transient with ``Retry-After``
@@ -55,6 +69,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.deliver import story
 from monitor.deliver.base import (
     HttpPoster,
     body_code,
@@ -67,7 +82,7 @@ from monitor.deliver.base import (
 )
 from monitor.deliver.settings import WebhookSettings
 from monitor.errors import ConfigError, DeliveryError
-from monitor.model import Alert, Match
+from monitor.model import Alert, Match, StoryArticle
 
 PAYLOAD_VERSION = 1
 MAX_PAYLOAD_BYTES = 20_000
@@ -75,6 +90,8 @@ MIN_SECRET_BYTES = 24
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 _SAFE_ID = re.compile(r"[A-Za-z0-9_:-]{1,200}")
 _THROTTLED = frozenset({429, 502, 503, 504})
+_MAX_ARTICLES = 100
+_ARTICLES_FLOOR = 10  # articles kept while the snippet can still be cut instead
 
 
 # --- signing -----------------------------------------------------------------------------------
@@ -141,6 +158,28 @@ def _encode(payload: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8", "replace")
 
 
+def _article(article: StoryArticle) -> dict[str, Any]:
+    url = clean_line(article.url)
+    return {
+        "title": truncate(clean_line(article.title), 300),
+        "url": url if url and len(url) <= 2048 else None,
+        "outlet": truncate(clean_line(article.outlet), 200),
+        "published": _iso(article.published),
+    }
+
+
+def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:
+    """The largest ``n`` in ``[low, high]`` with ``fits(n)`` (``fits`` grows false with n),
+    or ``low`` when none fits."""
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
 def render_payload(alert: Alert) -> bytes:
     """The request body: version-1 JSON, ≤ ``MAX_PAYLOAD_BYTES``. Serialised once, here."""
     url = clean_line(alert.url)
@@ -153,40 +192,61 @@ def render_payload(alert: Alert) -> bytes:
         "snippet": "",
         "snippet_truncated": False,
     }
+    all_articles = [_article(a) for a in alert.articles[:_MAX_ARTICLES]]
+    story_part: dict[str, Any] = {
+        "id": alert.story_id,
+        "title": truncate(story.title(alert), 1000),
+        "started": _iso(story.started(alert)),
+        "sources": _strings(alert.sources),
+        "articles": all_articles,
+        "articles_total": len(alert.articles),
+        "articles_truncated": len(alert.articles) > _MAX_ARTICLES,
+    }
     created = _iso(alert.created_at)
     payload: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "type": f"alert.{alert.kind}",
+        "event": alert.kind,
         "timestamp": created,
         "alert": {"key": alert.key, "severity": alert.severity, "kind": alert.kind,
                   "created_at": created},
-        "story": {"id": alert.story_id, "sources": _strings(alert.sources)},
+        "story": story_part,
+        "changes": truncate(story.changes(alert), 1000),
         "article": article,
         "matches": [_match(m) for m in alert.matches[:50]],
         "matches_truncated": len(alert.matches) > 50,
     }
     snippet = clean_text(alert.snippet[:100_000])
     article["snippet"] = snippet
-    body = _encode(payload)
-    if len(body) > MAX_PAYLOAD_BYTES:
-        # The longest snippet that fits (binary search on characters; bytes ≥ characters).
+
+    def fits() -> bool:
+        return len(_encode(payload)) <= MAX_PAYLOAD_BYTES
+
+    def keep_articles(n: int) -> bool:
+        story_part["articles"] = all_articles[:n]
+        return fits()
+
+    def keep_snippet(n: int) -> bool:
+        article["snippet"] = truncate(snippet, n)
+        return fits()
+
+    if not fits():  # 1. the story's later articles, down to a few
+        kept = _largest(min(_ARTICLES_FLOOR, len(all_articles)), len(all_articles),
+                        keep_articles)
+        keep_articles(kept)
+        story_part["articles_truncated"] = story_part["articles_truncated"] or kept < len(
+            all_articles)
+    if not fits():  # 2. the snippet (bytes ≥ characters, so the search is bounded)
         article["snippet_truncated"] = True
-        low, high = 0, min(len(snippet), MAX_PAYLOAD_BYTES)
-        while low < high:
-            mid = (low + high + 1) // 2
-            article["snippet"] = truncate(snippet, mid)
-            if len(_encode(payload)) <= MAX_PAYLOAD_BYTES:
-                low = mid
-            else:
-                high = mid - 1
-        article["snippet"] = truncate(snippet, low)
-        body = _encode(payload)
+        keep_snippet(_largest(0, min(len(snippet), MAX_PAYLOAD_BYTES), keep_snippet))
+    if not fits():  # 3. the last articles, only with very long URLs or titles
+        keep_articles(_largest(0, len(story_part["articles"]), keep_articles))
+        story_part["articles_truncated"] = True
     matches: list[dict[str, Any]] = payload["matches"]
-    while len(body) > MAX_PAYLOAD_BYTES and matches:  # only with very many, very long matches
+    while not fits() and matches:  # only with very many, very long matches
         matches.pop()
         payload["matches_truncated"] = True
-        body = _encode(payload)
-    return body
+    return _encode(payload)
 
 
 # --- outcome -----------------------------------------------------------------------------------
