@@ -7,7 +7,7 @@ convert at their boundary into these.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 Severity = Literal["critical", "high", "medium", "low"]
@@ -117,6 +117,25 @@ class Match:
     snippet: str = ""  # a short passage around the strongest evidence
     marks: tuple[tuple[int, int], ...] = ()  # spans of the evidence within ``snippet``
     evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A recent story as the story decision sees it (``dedup.stories.assign``/``updated_view``),
+    kept by the store."""
+
+    id: int
+    title: str
+    severity: Severity
+    first_seen: datetime  # the time of its earliest article (publication, else when seen)
+    last_seen: datetime  # the time of its latest article
+    event_date: date | None
+    entities: frozenset[str]  # canonical names (as in ``Match.entities``): the decisions' keys
+    sites: frozenset[str]  # bases (kind "base"), by canonical name
+    groups: frozenset[str]  # militias and armed groups
+    rules: frozenset[str]  # its decisions' rules: what kind of event it is
+    outlets: frozenset[str]  # sites / feed names of its articles
+    text_sample: str  # the first article's title and lead (``dedup.stories.text_sample``)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,380 @@
+"""Which story a matched article belongs to: a recent story of the same event, or a new one. Pure.
+
+::
+
+    assign(article, matches, recent, now, *, kinds, window) -> StoryDecision | None
+    entity_kinds(ruleset.entities)            -> {entity id and canonical name: kind}
+    text_sample(article)                      -> the title and lead compared for similarity
+    updated_view(view, story_id, decision, article, now) -> StoryView  the story after the decision
+
+An article is weighed against every recent story (:class:`StoryView`, what the store keeps of a
+story) and joins the best one that passes, else opens a story. The weighing:
+
+- **window**: a story whose articles are all more than ``window`` away from the article's time
+  (its publication, else ``now``) cannot be joined. Publication time, not ``now``, so a late or
+  backfilled article is judged by when it was written.
+- **place of the event**: the same base (+3; +2 from an article naming three bases or more);
+  the same named militia or armed group (+1.5: umbrella claimants claim many attacks); the same
+  town, province or force (+0.5). Both naming bases, none in common: a different event (veto):
+  two bases hit the same night are two stories.
+- **day of the event** (:func:`monitor.dedup.dates.primary_event_date`, the day named nearest the
+  matcher's evidence): both known and equal +2, a day apart +1 ("late Monday" / "overnight"), two
+  days or more apart: a different event (veto): attacks on Ain al-Asad in 2019, 2023 and 2024,
+  or on two days of one week, stay apart. When a side gives no day, its publication day stands
+  in, more loosely: within a day +1, three days or more -1.5.
+- **kind of event**: an attack, a threat and a US strike are different stories (-2); the
+  headline's matches tell the article's kind, else attack before threat before strike.
+- **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
+- To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
+  a focused article may join on a shared place, the same kind of event, a day in common and
+  similar wording (similarity ≥ 0.15), and then only the clear best (by :data:`MARGIN`).
+- **round-ups**: an article naming three bases or more (a weekly summary) joins only a story
+  of a base its headline names, on the same day (±1), and then adds only what it shares to
+  the story's keys (:attr:`StoryDecision.sites` …), so it cannot glue stories together. A
+  story a round-up opened is no place for the report of one event: that opens its own.
+
+Ties go to the nearer event day, then the more recently updated story, then the lower id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Literal, Protocol
+
+from monitor.dedup.dates import primary_event_date
+from monitor.model import Article, Match, Severity, StoryView, severity_rank
+
+__all__ = ["JOIN", "StoryDecision", "StoryView", "assign", "entity_kinds", "text_sample",
+           "updated_view"]
+
+JOIN = 3.0  # the score a story needs to be joined
+MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
+BROAD = 3  # bases named: a round-up
+LEAD_WORDS = 60  # words of the text after the title in the sample
+
+EventClass = Literal["attack", "threat", "strike"]
+GROUP_KINDS = frozenset({"militia", "armed-group"})
+
+
+@dataclass(frozen=True)
+class StoryDecision:
+    """Open a story (``story_id`` None) or join one; what the story is after it, and why.
+
+    ``sites``, ``groups``, ``entities`` and ``rules`` are what this article adds to the story's
+    keys (a round-up that joins adds only what it shares; ``rules``: the rules of the article's
+    kind of event, as its headline's matches tell, else attack before threat before strike); a
+    :class:`StoryView` is the union of its decisions' keys.
+    """
+
+    story_id: int | None
+    title: str
+    severity: Severity  # the story's severity with this article
+    event_date: date | None  # the story's event day with this article
+    reason: str
+    score: float = 0.0
+    sites: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    entities: frozenset[str] = frozenset()
+    rules: frozenset[str] = frozenset()
+
+
+class NamedEntity(Protocol):
+    """An entity of a rule set (``monitor.match.Entity``): what :func:`entity_kinds` reads."""
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
+    """``{id: kind, name: kind}``: ``assign(..., kinds=entity_kinds(ruleset.entities))``.
+
+    A placeholder entity (id ``unnamed-…``: "an Iran-backed militia") gets the kind
+    ``generic``: it is no group to join stories on.
+    """
+    kinds: dict[str, str] = {}
+    for e in entities:
+        kind = "generic" if e.id.startswith("unnamed") else e.kind
+        kinds[e.id] = kinds[e.name] = kind
+    return kinds
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}|\d+")
+_STOP = frozenset(
+    "the and for with that this from have has had was were are been its their they them said"
+    " says say told into over after about than which who whom also but not would could will may"
+    " more most other some such only when where while there these those what out off under"
+    " against between during since amid near per via including according report reported"
+    " reports news one two new last week day days year years monday tuesday wednesday thursday"
+    " friday saturday sunday attack attacks attacked forces force troops base bases iraq iraqi"
+    " syria syrian american military coalition official officials source sources".split()
+)
+
+
+def text_sample(article: Article) -> str:
+    """The article's title and the first words of its text: what similarity compares."""
+    title = article.title or article.entry.title
+    return " ".join([title, *article.text.split()[:LEAD_WORDS]]).strip()
+
+
+def _tokens(text: str) -> frozenset[str]:
+    words = (w.lower() for w in _WORD.findall(text))
+    stems = (w[:-1] if len(w) > 4 and w[-1] == "s" and w[-2] != "s" else w for w in words)
+    return frozenset(w for w in stems if w not in _STOP)
+
+
+def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _event_class(rule_id: str, tags: Iterable[str] = ()) -> EventClass:
+    words = {*tags, *rule_id.split("-")}
+    if words & {"retaliation", "strike"} and "attack" not in words:
+        return "strike"
+    return "threat" if "threat" in words else "attack"
+
+
+def _main_class(classes: Iterable[EventClass]) -> EventClass:
+    found = set(classes)
+    return next((c for c in ("attack", "threat", "strike") if c in found), "attack")
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What an article says, as the weighing reads it."""
+
+    time: datetime
+    sites: frozenset[str]
+    groups: frozenset[str]
+    others: frozenset[str]
+    rules: frozenset[str]
+    cls: EventClass
+    day: date | None
+    tokens: frozenset[str]
+    headline_sites: frozenset[str]
+
+    @property
+    def broad(self) -> bool:
+        return len(self.sites) >= BROAD
+
+
+def _split(names: Iterable[str], kinds: Mapping[str, str]) -> tuple[frozenset[str], ...]:
+    names = frozenset(names)
+    sites = frozenset(n for n in names if kinds.get(n) == "base")
+    groups = frozenset(n for n in names if kinds.get(n) in GROUP_KINDS)
+    return sites, groups, names - sites - groups - {n for n in names if kinds.get(n) == "generic"}
+
+
+def _facts(article: Article, matches: Sequence[Match], now: datetime,
+           kinds: Mapping[str, str]) -> _Facts:
+    time = min(article.published or article.entry.published or now, now)
+    sites, groups, others = _split((e for m in matches for e in m.entities), kinds)
+    headline = [m for m in matches if any(e.field == "title" for e in m.evidence)]
+    cls = _main_class(_event_class(m.rule_id, m.tags) for m in headline or matches)
+    kind = [m for m in matches if _event_class(m.rule_id, m.tags) == cls]
+    title = article.title or article.entry.title
+    text = f"{title}\n{article.text}"
+    shift = {"title": 0, "body": len(title) + 1}  # evidence offsets → offsets into ``text``
+    anchors = [(e.start + shift[e.field], e.end + shift[e.field]) for m in kind for e in m.evidence]
+    return _Facts(
+        time=time, sites=sites, groups=groups, others=others,
+        rules=frozenset(m.rule_id for m in kind), cls=cls,
+        day=primary_event_date(text, time, anchors), tokens=_tokens(text_sample(article)),
+        headline_sites=sites & {e.label for m in matches for e in m.evidence
+                                if e.field == "title" and e.kind == "entity"},
+    )
+
+
+@dataclass(frozen=True)
+class _Weighed:
+    story: StoryView
+    score: float
+    notes: tuple[str, ...]
+    veto: str | None = None
+    anchored: bool = False
+    day_gap: int = 99
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(sorted(items))
+
+
+def _days(n: int) -> str:  # "1 day", "3 days"
+    return "1 day" if n == 1 else f"{n} days"
+
+
+def _weigh(f: _Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) -> _Weighed:
+    gap = max(s.first_seen - f.time, f.time - s.last_seen, timedelta(0))
+    if gap > window:
+        return _Weighed(s, 0.0, (), f"its last report is {_days(gap.days)} away (window "
+                        f"{_days(window.days)})")
+    s_sites, s_groups, s_others = _split(s.entities | s.sites | s.groups, kinds)
+    s_sites, s_groups = s_sites | s.sites, s_groups | s.groups
+    if f.sites and s_sites and not f.sites & s_sites:
+        return _Weighed(s, 0.0, (), f"different bases ({_names(f.sites)} / {_names(s_sites)})")
+    score, notes = 0.0, []
+    if shared := f.sites & s_sites:
+        score += 2.0 if f.broad else 3.0
+        notes.append(f"same base ({_names(shared)})")
+    if shared_groups := f.groups & s_groups:
+        score += 1.5
+        notes.append(f"same group ({_names(shared_groups)})")
+    if shared_others := f.others & s_others:
+        score += 0.5
+        notes.append(f"same place ({_names(shared_others)})")
+    day_gap, same_day = 99, False
+    if f.day is not None and s.event_date is not None:
+        day_gap = abs((f.day - s.event_date).days)
+        if day_gap >= 2:
+            return _Weighed(s, 0.0, tuple(notes), f"event {f.day} vs {s.event_date}, "
+                            f"{_days(day_gap)} apart", day_gap=day_gap)
+        same_day = True
+        score += 2.0 if day_gap == 0 else 1.0
+        notes.append(f"event {s.event_date}" + (" same day" if day_gap == 0 else " within 1 day"))
+    else:
+        mine = f.day or f.time.date()
+        theirs = s.event_date or s.first_seen.date()
+        day_gap = abs((mine - theirs).days)
+        if day_gap <= 1:
+            score += 1.0
+            notes.append(f"reported within {_days(day_gap)} of {theirs}")
+        elif day_gap >= 3:
+            score -= 1.5
+            notes.append(f"{_days(day_gap)} from {theirs}, no dates to compare")
+    s_cls = _main_class(_event_class(r) for r in s.rules)
+    if s_cls != f.cls:
+        score -= 2.0
+        notes.append(f"{f.cls} vs {s_cls}")
+    if common := sorted(f.rules & s.rules):
+        notes.append(f"rule {common[0]}")
+    sim = _similarity(f.tokens, _tokens(s.text_sample))
+    score += min(2.0, 4.0 * sim)
+    notes.append(f"similarity {sim:.2f}")
+    weighed = _Weighed(s, round(score, 2), tuple(notes), None, bool(shared or shared_groups),
+                       day_gap)
+    if f.broad and not (shared & f.headline_sites and same_day):
+        return replace(weighed, veto=f"a round-up of {len(f.sites)} bases joins only a story "
+                       "of a base its headline names, on the same day")
+    if not f.broad and len(s_sites) >= BROAD:
+        return replace(weighed, veto=f"a round-up of {len(s_sites)} bases; a report of one "
+                       "event opens its own story")
+    if not weighed.anchored:
+        weak = shared_others and f.cls == s_cls and day_gap <= 1 and sim >= 0.15
+        if not weak:
+            return replace(weighed, veto="no base or group in common")
+    return weighed
+
+
+def _order(w: _Weighed) -> tuple[float, int, float, int]:
+    return (-w.score, w.day_gap, -w.story.last_seen.timestamp(), w.story.id)
+
+
+def _pick(weighed: Sequence[_Weighed]) -> tuple[_Weighed | None, str]:
+    """The story to join, or None and why not."""
+    ranked = sorted(weighed, key=_order)
+    passing = [w for w in ranked if w.veto is None and w.score >= JOIN]
+    if not passing:
+        return None, _rejected(ranked)
+    best = passing[0]
+    rivals = [w for w in ranked if w is not best and w.veto is None]
+    if best.anchored or not rivals or best.score - rivals[0].score >= MARGIN:
+        return best, ""
+    return None, (f"stories {best.story.id} and {rivals[0].story.id} as likely, and neither "
+                  f"shares a base or group (scores {best.score:.2f}, {rivals[0].score:.2f})")
+
+
+def _severity(matches: Iterable[Match]) -> Severity:
+    return min((m.severity for m in matches), key=severity_rank)
+
+
+def _describe(f: _Facts) -> str:
+    where = (f"at {_names(f.sites)}" if f.sites else f"by {_names(f.groups)}" if f.groups
+             else f"in {_names(f.others)}" if f.others else "")
+    when = f"event {f.day}" if f.day else "no event day given"
+    return " ".join(p for p in (f.cls, where) if p) + f", {when}"
+
+
+def _rejected(ranked: Sequence[_Weighed]) -> str:
+    if not ranked:
+        return "no recent story"
+    near = sorted(ranked, key=lambda w: (not w.notes, *_order(w)))[0]
+    why = near.veto or f"score {near.score:.2f} < {JOIN}"
+    notes = "; ".join(near.notes)
+    return f"closest story {near.story.id}: {why}" + (f" ({notes})" if notes else "")
+
+
+def assign(
+    article: Article,
+    matches: Sequence[Match],
+    recent: Sequence[StoryView],
+    now: datetime,
+    *,
+    kinds: Mapping[str, str],
+    window: timedelta = timedelta(days=7),
+) -> StoryDecision | None:
+    """Decide the story of a newly seen article; None when nothing matched.
+
+    ``kinds`` maps entity canonical names (and ids) to their kind (``base``, ``militia``,
+    ``armed-group``, ``force``, ``place``, ``person``, ``generic``): pass
+    ``entity_kinds(ruleset.entities)``. A name it lacks counts as a place. ``recent`` are the
+    stories to consider (any order); ``now`` stands in for a missing publication time and caps
+    one in the future.
+    """
+    if not matches:
+        return None
+    known = dict(kinds)  # names by the ids of the evidence, should ``kinds`` hold ids only
+    for e in (e for m in matches for e in m.evidence if e.kind == "entity" and e.ref in kinds):
+        known.setdefault(e.label, kinds[e.ref])
+    f = _facts(article, matches, now, known)
+    weighed = [_weigh(f, s, known, window) for s in recent]
+    best, why_not = _pick(weighed)
+    rules = f.rules
+    if best is None:
+        return StoryDecision(
+            story_id=None, title=article.title or article.entry.title,
+            severity=_severity(matches), event_date=f.day,
+            reason=f"new story: {_describe(f)}; {why_not}",
+            sites=f.sites, groups=f.groups, entities=f.sites | f.groups | f.others, rules=rules,
+        )
+    s = best.story
+    sites, groups, others = f.sites, f.groups, f.others
+    mine = list(matches)
+    if f.broad:  # a round-up adds only what it shares, and its severity only from that
+        sites, groups, others = sites & s.sites, groups & s.groups, frozenset()
+        keys = sites | groups
+        mine = [m for m in matches if keys & set(m.entities)] or mine
+    severity = min(s.severity, _severity(mine), key=severity_rank)
+    return StoryDecision(
+        story_id=s.id, title=s.title, severity=severity,
+        event_date=s.event_date or f.day, score=best.score,
+        reason=f"joined story {s.id}: {'; '.join(best.notes)}; score {best.score:.2f}",
+        sites=sites, groups=groups, entities=sites | groups | others, rules=rules,
+    )
+
+
+def updated_view(view: StoryView | None, story_id: int, decision: StoryDecision,
+                 article: Article, now: datetime) -> StoryView:
+    """The story after ``decision`` put ``article`` in it (``view`` None: a new story)."""
+    time = min(article.published or article.entry.published or now, now)
+    outlet = article.site or article.entry.feed
+    if view is None:
+        return StoryView(
+            id=story_id, title=decision.title, severity=decision.severity, first_seen=time,
+            last_seen=time, event_date=decision.event_date, entities=decision.entities,
+            sites=decision.sites, groups=decision.groups, rules=decision.rules,
+            outlets=frozenset({outlet}), text_sample=text_sample(article),
+        )
+    return StoryView(
+        id=view.id, title=view.title,
+        severity=min(view.severity, decision.severity, key=severity_rank),
+        first_seen=min(view.first_seen, time), last_seen=max(view.last_seen, time),
+        event_date=view.event_date or decision.event_date,
+        entities=view.entities | decision.entities, sites=view.sites | decision.sites,
+        groups=view.groups | decision.groups, rules=view.rules | decision.rules,
+        outlets=view.outlets | {outlet}, text_sample=view.text_sample,
+    )

@@ -1,0 +1,169 @@
+"""Event dates read from an article's text, resolved against its publication date (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.dedup.dates import date_mentions, event_dates, primary_event_date
+
+SEEDS = Path(__file__).parent / "data" / "seeds"
+WED = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)  # Wednesday 7 August 2024
+MON = datetime(2024, 8, 5, 12, 0, tzinfo=UTC)  # Monday 5 August 2024
+
+
+def seed(prefix: str) -> str:
+    return next(SEEDS.glob(f"{prefix}_*.txt")).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- the seed reports
+
+def test_seed_000_mondays_attack_is_5_august() -> None:
+    published = datetime(2024, 8, 6, 14, 12, tzinfo=timezone(timedelta(hours=4)))
+    assert event_dates(seed("000"), published)[0] == date(2024, 8, 5)
+    assert primary_event_date(seed("000"), published) == date(2024, 8, 5)
+
+
+def test_seed_001_on_monday_in_a_wednesday_piece() -> None:
+    published = datetime(2024, 8, 7, 20, 53, 19, tzinfo=UTC)
+    days = event_dates(seed("001"), published)
+    assert days[0] == date(2024, 8, 5)
+    assert date(2024, 8, 7) not in days  # the ISO stamp in the page chrome is no event
+    assert primary_event_date(seed("001"), published) == date(2024, 8, 5)
+
+
+def test_seed_002_december_3_and_late_thursday() -> None:
+    published = datetime(2019, 12, 7, 7, 30, tzinfo=UTC)
+    days = event_dates(seed("002"), published)
+    assert date(2019, 12, 3) in days
+    assert date(2019, 12, 5) in days  # "late Thursday", "Thursday's attack"
+    assert date(2019, 12, 7) not in days  # "Saturday, 7 December, 2019 - 07:30" is a dateline
+
+
+def test_seed_003_three_attacks_of_2024() -> None:
+    published = datetime(2024, 8, 8, 10, 0, tzinfo=timezone(timedelta(hours=3)))
+    days = event_dates(seed("003"), published)
+    assert [d for d in days if d.year == 2024] == [
+        date(2024, 7, 16), date(2024, 7, 25), date(2024, 8, 5)]
+    assert date(2020, 1, 13) in days  # a written year is kept (the photo caption)
+    assert primary_event_date(seed("003"), published) == date(2024, 8, 5)
+
+
+def test_seed_004_on_23_october_and_on_monday() -> None:
+    published = datetime(2023, 10, 25, 12, 40, tzinfo=timezone(timedelta(hours=1)))
+    text = seed("004")
+    assert event_dates(text, published)[0] == date(2023, 10, 23)
+    assert {m.first for m in date_mentions(text, published)
+            if m.text in ("Monday", "23 October")} == {date(2023, 10, 23)}
+    assert date(2023, 10, 12) in event_dates(text, published)  # "On Wednesday, 12 October"
+    assert primary_event_date(text, published) == date(2023, 10, 23)
+
+
+# ---------------------------------------------------------------- explicit days
+
+@pytest.mark.parametrize("phrase", [
+    "on 5 August", "on August 5", "on Aug. 5", "on Aug 5", "on the 5th of August",
+    "on August 5th", "on Monday, 5 August", "on 5 August 2024", "on August 5, 2024",
+    "في 5 آب/أغسطس", "يوم 5 أغسطس 2024", "في ٥ آب",
+])
+def test_explicit_days(phrase: str) -> None:
+    assert event_dates(f"Rockets hit the base {phrase}.", WED) == (date(2024, 8, 5),)
+
+
+def test_a_yearless_day_is_the_most_recent_one() -> None:
+    assert event_dates("Five rockets hit Al-Asad air base on December 3.",
+                       datetime(2019, 12, 7, tzinfo=UTC)) == (date(2019, 12, 3),)
+    # across the year boundary
+    assert event_dates("Rockets hit the base on December 30.",
+                       datetime(2024, 1, 2, tzinfo=UTC)) == (date(2023, 12, 30),)
+    # a day far ahead in the calendar year is last year's
+    assert event_dates("The attack of 3 December.", datetime(2024, 3, 1, tzinfo=UTC)) == (
+        date(2023, 12, 3),)
+
+
+def test_future_references_are_no_event_dates() -> None:
+    text = "Talks resume on August 20. Elections are due on 10 September 2024."
+    assert event_dates(text, WED) == ()
+    # a day after publication is still taken: the outlet's clock may be behind the region's
+    assert event_dates("Rockets hit the base on August 8.", WED) == (date(2024, 8, 8),)
+
+
+def test_may_the_verb_and_ambiguous_numbers_are_no_dates() -> None:
+    assert event_dates("The attack may 5 times derail talks; 5/8/2024; 2024-08-05", WED) == ()
+
+
+# ---------------------------------------------------------------- weekdays and relative days
+
+@pytest.mark.parametrize(("phrase", "day"), [
+    ("on Monday", 5), ("Monday's attack", 5), ("late on Monday", 5), ("on Saturday night", 3),
+    ("late Tuesday", 6), ("on Wednesday", 7), ("last Monday", 5), ("last Wednesday", 31),
+    ("yesterday", 6), ("last night", 6), ("the day before yesterday", 5), ("two days ago", 5),
+    ("earlier today", 7), ("this morning", 7),
+    ("يوم الاثنين", 5), ("مساء الخميس", 1), ("الاثنين الماضي", 5), ("أمس", 6),
+    ("الليلة الماضية", 6),
+])
+def test_weekdays_and_relative_days(phrase: str, day: int) -> None:
+    month = 7 if day > 7 else 8
+    assert event_dates(f"Rockets hit the base {phrase}.", WED) == (date(2024, month, day),)
+
+
+def test_monday_in_a_monday_piece_is_that_day() -> None:
+    assert event_dates("Rockets hit the base on Monday.", MON) == (date(2024, 8, 5),)
+    assert event_dates("Rockets hit the base last Monday.", MON) == (date(2024, 7, 29),)
+
+
+def test_next_monday_is_no_event_date() -> None:
+    assert event_dates("Talks resume next Monday; the coming Friday is a holiday.", WED) == ()
+
+
+def test_late_utc_stamp_takes_the_regions_day() -> None:
+    # 22:00 UTC on Monday is already Tuesday in Baghdad
+    late = datetime(2024, 8, 5, 22, 0, tzinfo=UTC)
+    assert event_dates("Drones targeted the base on Tuesday.", late) == (date(2024, 8, 6),)
+    local = datetime(2024, 8, 5, 22, 0, tzinfo=timezone(timedelta(hours=3)))
+    assert event_dates("Drones targeted the base on Tuesday.", local) == (date(2024, 7, 30),)
+
+
+def test_spans_are_mentions_but_not_event_dates() -> None:
+    mentions = date_mentions("Militias attacked US forces five times this week.", WED)
+    assert [(m.first, m.last, m.day) for m in mentions] == [
+        (date(2024, 8, 5), date(2024, 8, 7), None)]
+    assert event_dates("Militias attacked US forces five times this week.", WED) == ()
+
+
+def test_order_of_appearance_each_day_once() -> None:
+    text = "On Monday rockets hit Ain al-Asad. On 30 July a US strike. Monday's attack wounded."
+    assert event_dates(text, WED) == (date(2024, 8, 5), date(2024, 7, 30))
+
+
+# ---------------------------------------------------------------- the primary day
+
+def test_primary_prefers_the_day_next_to_the_attack() -> None:
+    text = ("The prime minister condemned the attack in a statement on Tuesday. "
+            "Two rockets struck Ain al-Asad air base late on Sunday, officials said.")
+    assert primary_event_date(text, WED) == date(2024, 8, 4)
+
+
+def test_primary_follows_the_anchors() -> None:
+    text = "A drone hit Harir on Monday. Rockets hit Ain al-Asad on Tuesday."
+    start = text.index("Ain al-Asad")
+    assert primary_event_date(text, WED, [(start, start + 11)]) == date(2024, 8, 6)
+
+
+def test_primary_ignores_old_background_dates() -> None:
+    text = "Ain al-Asad was struck by Iranian missiles on January 8, 2020, and again on Monday."
+    assert primary_event_date(text, WED) == date(2024, 8, 5)
+    assert primary_event_date("No date is given here.", WED) is None
+
+
+def test_primary_passes_over_the_day_of_the_telling() -> None:
+    text = "The Pentagon said on Tuesday that rockets hit Ain al-Asad air base on Sunday."
+    assert primary_event_date(text, WED) == date(2024, 8, 4)
+    text = "US officials said Monday's rocket attack on Ain al-Asad wounded five."
+    assert primary_event_date(text, WED) == date(2024, 8, 5)  # "Monday's attack": no telling
+    text = "The group on Tuesday said it would respond."
+    assert primary_event_date(text, WED) is None  # only a telling, no event day
+    text = "More than 60 attacks since October 17; the latest hit Ain al-Asad on Monday."
+    assert primary_event_date(text, datetime(2023, 11, 8, tzinfo=UTC)) == date(2023, 11, 6)
