@@ -11,11 +11,18 @@ import pytest
 from monitor.config import DeliveryConfig, RouteConfig
 from monitor.deliver.outbox import MAX_RETRY_AFTER, backoff, deliver
 from monitor.errors import DeliveryError
-from monitor.model import Alert, Article, Entry, Feed, Match
-from monitor.pipeline import build_alert, route
+from monitor.ingest import build_alert, route
+from monitor.model import Alert, Article, Entry, Feed, Match, StoryView
 from monitor.store import Store
 
 NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
+
+
+def story_view(title: str = "T") -> StoryView:
+    return StoryView(id=0, title=title, severity="high", first_seen=NOW, last_seen=NOW,
+                     event_date=None, entities=frozenset(), sites=frozenset(),
+                     groups=frozenset(), rules=frozenset(), outlets=frozenset(),
+                     text_sample="")
 POLICY = DeliveryConfig(max_attempts=3, backoff_base=30, backoff_max=600)
 FEED = Feed(name="f", url="https://example.org/feed", interval=3600, tags=("iraq",))
 
@@ -59,7 +66,7 @@ def queued(tmp_path: Path, targets: list[str]) -> Store:
     store.sync_feeds([FEED])
     with store.transaction():
         eid = store.add_entry(article().entry, "https://example.org/a", NOW)
-        sid = store.add_story(eid, "t", "high", NOW)
+        sid = store.open_story(eid, story_view("t"), NOW)
         for name in targets:
             store.add_alert(build_alert("https://example.org/a", name, sid, FEED, article(),
                                         MATCHES, NOW))

@@ -9,11 +9,18 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import StoreError
-from monitor.model import Alert, Entry, Feed, Match, PollResult
+from monitor.model import Alert, Entry, Feed, Match, PollResult, StoryView
 from monitor.store import Store
 from monitor.store.schema import MIGRATIONS
 
 NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
+
+
+def story_view(title: str = "T") -> StoryView:
+    return StoryView(id=0, title=title, severity="high", first_seen=NOW, last_seen=NOW,
+                     event_date=None, entities=frozenset(), sites=frozenset(),
+                     groups=frozenset(), rules=frozenset(), outlets=frozenset(),
+                     text_sample="")
 FEED = Feed(name="f", url="https://example.org/feed.xml", interval=3600)
 
 
@@ -111,7 +118,7 @@ def test_outbox_claim_lease_sent_and_retry(tmp_path: Path) -> None:
     store.sync_feeds([FEED])
     with store.transaction():
         eid = store.add_entry(entry(), None, NOW)
-        sid = store.add_story(eid, "T", "high", NOW)
+        sid = store.open_story(eid, story_view(), NOW)
         assert store.add_alert(alert(story_id=sid))
         assert not store.add_alert(alert(story_id=sid))  # same key: ignored
     due = store.claim_due(NOW, NOW + timedelta(minutes=5))

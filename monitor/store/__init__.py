@@ -20,9 +20,11 @@ from pathlib import Path
 import sqlite_utils
 
 from monitor.errors import StoreError
-from monitor.model import Alert, Article, Entry, Feed, FeedState, Match, PollResult, Severity
+from monitor.model import Alert, Article, Entry, Feed, FeedState, Match, PollResult
 from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out, evidence_to_dict
+from monitor.store.near import NearIndex
 from monitor.store.schema import MIGRATIONS
+from monitor.store.stories import StoryQueries
 
 __all__ = ["DueAlert", "Seen", "Store"]
 
@@ -44,8 +46,11 @@ class DueAlert:
     attempts: int
 
 
-class Store:
-    """Open with ``Store.open(path)``; safe to share across threads (a connection per thread)."""
+class Store(NearIndex, StoryQueries):
+    """Open with ``Store.open(path)``; safe to share across threads (a connection per thread).
+
+    Near-duplicate fingerprints (``add_fingerprint``, ``near_candidates``, ``find_near``) are
+    in ``monitor.store.near``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -220,22 +225,16 @@ class Store:
                                        ensure_ascii=False),
                  json.dumps(m.marks)])
 
-    def add_story(self, entry_id: int, title: str, severity: Severity, now: datetime) -> int:
-        cur = self.db.execute(
-            "INSERT INTO stories (title, severity, first_entry_id, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)", [title, severity, entry_id, dt_out(now), dt_out(now)])
-        assert cur.lastrowid is not None
-        return cur.lastrowid
-
     # --- the outbox --------------------------------------------------------------------------
 
-    def add_alert(self, alert: Alert) -> bool:
-        """Queue an alert (inside the caller's transaction); False if its key already exists."""
+    def add_alert(self, alert: Alert, not_before: datetime | None = None) -> bool:
+        """Queue an alert (inside the caller's transaction), due at ``not_before`` (default: at
+        once); False if its key already exists."""
         cur = self.db.execute(
             "INSERT INTO alerts (key, story_id, target, kind, payload, next_attempt_at,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [alert.key, alert.story_id, alert.target, alert.kind, alert_to_json(alert),
-             dt_out(alert.created_at), dt_out(alert.created_at)])
+             dt_out(not_before or alert.created_at), dt_out(alert.created_at)])
         return cur.rowcount == 1
 
     def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[DueAlert]:

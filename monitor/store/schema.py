@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from monitor.store.stories import migrate_stories
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 
@@ -114,7 +116,40 @@ def _match_evidence(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE matches ADD COLUMN marks TEXT NOT NULL DEFAULT '[]'")
 
 
+def _fingerprints(db: sqlite_utils.Database) -> None:
+    """Near-duplicate fingerprints of article texts (``monitor.dedup.near``) and their LSH index.
+
+    ``signature`` holds the MinHash values as little-endian uint32s (empty for a text too short
+    to have one). ``fingerprint_bands`` is the LSH index: one row per band of each signature,
+    keyed (band, bucket, entry_id) in a WITHOUT ROWID table, so the primary key *is* the
+    (band, bucket) index and a lookup reads only the rows of one bucket. It is derived data,
+    kept by ``Store.add_fingerprint``, so it has no foreign key (deleting a fingerprint would
+    otherwise scan it).
+    """
+    db.execute(
+        """
+        CREATE TABLE fingerprints (
+            entry_id INTEGER PRIMARY KEY REFERENCES entries(id),
+            signature BLOB NOT NULL,
+            content_hash TEXT NOT NULL,
+            words INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX fingerprints_content_hash ON fingerprints(content_hash)")
+    db.execute(
+        """
+        CREATE TABLE fingerprint_bands (
+            band INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            entry_id INTEGER NOT NULL,
+            PRIMARY KEY (band, bucket, entry_id)
+        ) WITHOUT ROWID"""
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_match_evidence", _match_evidence),
+    ("0003_fingerprints", _fingerprints),
+    ("0004_stories", migrate_stories),
 ]
