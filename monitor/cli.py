@@ -6,23 +6,22 @@ Exit codes: 0 all went well; 1 a feed or a target failed (or the database could 
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import click
 
 from monitor import __version__, match
+from monitor.cli_tools import DryRunTarget, setup_logging, tool_setup
 from monitor.config import Config, load_config
 from monitor.deliver import Target, build_target
-from monitor.deliver.console import render_console
 from monitor.errors import ConfigError, MonitorError, RuleError
-from monitor.model import Alert
 from monitor.net import GuardedClient
 from monitor.pipeline import Context, RunReport, run_once
 from monitor.store import Store
@@ -30,18 +29,6 @@ from monitor.store import Store
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONFIG_HELP = ("The TOML config file (feeds, targets, routes, rules folder, database). "
                "Default: $MONITOR_CONFIG.")
-
-
-def setup_logging(verbose: int, quiet: bool) -> None:
-    """One line per event on stderr; no timestamps under journald, which adds its own."""
-    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
-    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
-    fmt = "%(levelname)s %(name)s %(message)s"
-    if not under_journald:
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
-    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "courlan", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
 
 
 @contextmanager
@@ -57,6 +44,16 @@ def errors_to_exit_codes() -> Iterator[None]:
         sys.exit(EXIT_FAILED)
 
 
+@contextmanager
+def broken_pipe_exits() -> Iterator[None]:
+    """The reader of stdout went away (`| head`): stop quietly, exit 1."""
+    try:
+        yield
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_FAILED)
+
+
 def verbosity(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option("-v", "--verbose", count=True,
                      help="More log output on stderr (-vv also logs HTTP library detail).")(f)
@@ -64,9 +61,9 @@ def verbosity(f: click.decorators.FC) -> click.decorators.FC:
                         help="Log only warnings and errors on stderr.")(f)
 
 
-def config_option(f: click.decorators.FC) -> click.decorators.FC:
+def config_option(f: click.decorators.FC, *, required: bool = True) -> click.decorators.FC:
     return click.option("-c", "--config", "config_path", envvar="MONITOR_CONFIG",
-                        required=True, metavar="FILE",
+                        required=required, metavar="FILE",
                         type=click.Path(dir_okay=False, path_type=Path), help=CONFIG_HELP)(f)
 
 
@@ -83,23 +80,16 @@ def cli() -> None:
     monitor rules test [DIR]             run the examples carried by the rule files
     monitor match < articles.jsonl       match JSON lines offline (backtesting)
     monitor explain PAGE.html|URL        why each rule matches a page, or not
+    monitor stories -c monitor.toml      the recent stories; `stories show ID`: one of them
+    monitor replay articles.jsonl        backtest the story decisions on saved articles
     """
 
 
-class DryRunTarget:
-    """Prints what would be sent to a target, and sends nothing."""
-
-    def __init__(self, name: str, stream: TextIO) -> None:
-        self.name = name
-        self.stream = stream
-
-    def send(self, alert: Alert) -> None:
-        self.stream.write(f"[dry-run] would send to target {self.name!r}:\n")
-        self.stream.write(render_console(alert))
-
-
 def build_context(config: Config, store: Store, *, dry_run: bool = False,
-                  stream: TextIO | None = None) -> Context:
+                  stream: TextIO | None = None, clock: Callable[[], datetime] | None = None,
+                  daemon: bool = False) -> Context:
+    """The context of a pass. The daemon holds new stories for ``[stories] group_wait``; a
+    check needs no wait (the whole pass is the wait: delivery comes after every feed)."""
     ruleset = match.load_rules(config.rules)
     client = GuardedClient(config.network)
     out = stream or sys.stdout
@@ -107,10 +97,15 @@ def build_context(config: Config, store: Store, *, dry_run: bool = False,
         name: DryRunTarget(name, out) if dry_run else build_target(name, s, client, stream=out)
         for name, s in config.targets.items()
     }
-    return Context(config=config, store=store, client=client, ruleset=ruleset, targets=targets)
+    ctx = Context(config=config, store=store, client=client, ruleset=ruleset, targets=targets,
+                  group_wait=timedelta(seconds=config.stories.group_wait if daemon else 0))
+    if clock is not None:
+        ctx.clock = clock
+    return ctx
 
 
-def check_once(config: Config, *, dry_run: bool) -> RunReport:
+def check_once(config: Config, *, dry_run: bool,
+               clock: Callable[[], datetime] | None = None) -> RunReport:
     """One pass. A dry run works on a throw-away copy of the database, so it changes nothing."""
     store = Store.open(config.database) if not dry_run or config.database.exists() else None
     with tempfile.TemporaryDirectory(prefix="monitor-dry-run-") as tmp:
@@ -121,7 +116,7 @@ def check_once(config: Config, *, dry_run: bool) -> RunReport:
                 store.close()
             store = Store.open(copy)
         assert store is not None
-        ctx = build_context(config, store, dry_run=dry_run)
+        ctx = build_context(config, store, dry_run=dry_run, clock=clock)
         try:
             return run_once(ctx)
         finally:
@@ -131,6 +126,9 @@ def check_once(config: Config, *, dry_run: bool) -> RunReport:
 
 def report_exit(report: RunReport, prefix: str = "check") -> int:
     """Print the summary and the failures; return the exit code."""
+    for f in report.feeds:
+        for note in f.notes:
+            click.echo(note)
     click.echo(f"{prefix}: {report.summary()}")
     for f in report.failed_feeds:
         click.echo(f"failed: feed {f.feed}: {f.error}", err=True)
@@ -174,7 +172,7 @@ def run(config_path: Path, verbose: int, quiet: bool) -> None:
     with errors_to_exit_codes():
         config = load_config(config_path)
         store = Store.open(config.database)
-        ctx = build_context(config, store)
+        ctx = build_context(config, store, daemon=True)
         try:
             run_daemon(ctx)
         finally:
@@ -182,14 +180,24 @@ def run(config_path: Path, verbose: int, quiet: bool) -> None:
             store.close()
 
 
+DEMO_NOW = "2024-08-07T21:00:00+00:00"
+
+
 @cli.command()
 @click.option("--rules", "rules_dir", metavar="DIR",
               type=click.Path(file_okay=False, path_type=Path),
               help="Rule folder to use instead of the shipped rules/.")
+@click.option("--now", "now_text", metavar="TIME", default=DEMO_NOW, show_default=True,
+              help="The clock of the demo, ISO 8601: articles older than [stories] max_age "
+                   "at that time are stale (stored and matched, not alerted).")
 @verbosity
-def demo(rules_dir: Path | None, verbose: int, quiet: bool) -> None:
+def demo(rules_dir: Path | None, now_text: str, verbose: int, quiet: bool) -> None:
     """Serve the bundled sample news site on 127.0.0.1, run one check against it with the
-    shipped rules and the console target, print the alerts and a summary, stop the server."""
+    shipped rules and the console target, print the alerts and a summary, stop the server.
+
+    The clock is pinned (--now) to the evening of 7 August 2024: the three reports of the
+    5 August attack on Ain al-Asad make one alert with its sources; the 2019 and 2023 reports
+    are matched but stale; the unrelated articles are ignored."""
     from monitor.demo import demo_config, serve_site, shipped_rules
 
     setup_logging(verbose, quiet or not verbose)
@@ -198,8 +206,17 @@ def demo(rules_dir: Path | None, verbose: int, quiet: bool) -> None:
             config = load_config(demo_config(base, Path(tmp), rules_dir or shipped_rules()))
             click.echo(f"demo: sample news site at {base}; feeds: "
                        f"{', '.join(f.url for f in config.feeds)}\n")
-            report = check_once(config, dry_run=False)
+            now = _parse_now(now_text)
+            report = check_once(config, dry_run=False, clock=lambda: now)
             sys.exit(report_exit(report, "demo"))
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        now = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint="--now") from e
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
 def rules_option(f: click.decorators.FC) -> click.decorators.FC:
@@ -212,18 +229,8 @@ def rules_option(f: click.decorators.FC) -> click.decorators.FC:
 def tool_config_option(f: click.decorators.FC) -> click.decorators.FC:
     return click.option("-c", "--config", "config_path", metavar="FILE",
                         type=click.Path(dir_okay=False, path_type=Path),
-                        help="A TOML config file whose rules folder and [network] settings to "
-                             "use (optional; $MONITOR_CONFIG is not read).")(f)
-
-
-def tool_setup(rules_dir: Path | None, config_path: Path | None) -> tuple[Config | None,
-                                                                           match.RuleSet]:
-    """The config (when given) and the rule set of an offline tool."""
-    from monitor.demo import shipped_rules
-
-    config = load_config(config_path) if config_path is not None else None
-    directory = rules_dir or (config.rules if config is not None else shipped_rules())
-    return config, match.load_rules(directory)
+                        help="A TOML config file whose rules folder and settings ([network], "
+                             "[stories]) to use (optional; $MONITOR_CONFIG is not read).")(f)
 
 
 @cli.command("match")
@@ -248,11 +255,8 @@ def match_command(rules_dir: Path | None, config_path: Path | None, verbose: int
     setup_logging(verbose, quiet)
     with errors_to_exit_codes():
         _, ruleset = tool_setup(rules_dir, config_path)
-        try:
+        with broken_pipe_exits():
             bad = match_lines(sys.stdin.buffer, ruleset, sys.stdout.buffer, sys.stderr)
-        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(EXIT_FAILED)
         sys.exit(EXIT_FAILED if bad else EXIT_OK)
 
 
@@ -307,6 +311,85 @@ def rules_test(directory: Path | None) -> None:
         total = len(ruleset.examples)
         click.echo(f"{total - len(failures)} passed, {len(failures)} failed")
         sys.exit(EXIT_FAILED if failures else EXIT_OK)
+
+
+def stories_options(json_help: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    def add(f: click.decorators.FC) -> click.decorators.FC:
+        f = click.option("--json", "as_json", is_flag=True, help=json_help)(f)
+        return config_option(f, required=False)  # `stories show` may take that of `stories`
+    return add
+
+
+def open_stories(config_path: Path | None) -> Store:
+    """The database of --config (that of `stories` when `stories show` has none)."""
+    parent = click.get_current_context().parent
+    path = config_path or (parent.params.get("config_path") if parent else None)
+    if path is None:
+        raise click.UsageError("Missing option '-c' / '--config' (or $MONITOR_CONFIG).")
+    from monitor.cli_stories import open_database
+
+    return open_database(load_config(path).database)
+
+
+@cli.group(invoke_without_command=True)
+@stories_options("One JSON array: full titles, ISO 8601 times, the outlets.")
+@click.option("--limit", default=50, show_default=True, metavar="N",
+              type=click.IntRange(min=1), help="How many stories to list.")
+@click.pass_context
+def stories(ctx: click.Context, config_path: Path | None, as_json: bool, limit: int) -> None:
+    """List the recent stories of the database, newest update first: id, severity, first
+    seen, last update, number of articles and of outlets, title. `stories show ID` shows one.
+    Exit 1 if the database is missing or not news-monitor's, 2 for a config error."""
+    from monitor.cli_stories import stories_json, stories_table
+
+    if ctx.invoked_subcommand is None:
+        with errors_to_exit_codes(), closing(open_stories(config_path)) as store:
+            rows = store.list_stories(limit)
+            click.echo(stories_json(rows) if as_json else stories_table(rows))
+
+
+@stories.command("show")
+@click.argument("story_id", metavar="ID", type=click.IntRange(min=1))
+@stories_options("The story and its articles as JSON.")
+def stories_show(story_id: int, config_path: Path | None, as_json: bool) -> None:
+    """Show one story: its header, then its articles oldest first (time, decision, outlet,
+    title, URL) with the reason each joined. Exit 1 for an unknown ID."""
+    from monitor.cli_stories import story_json, story_text
+
+    with errors_to_exit_codes(), closing(open_stories(config_path)) as store:
+        click.echo((story_json if as_json else story_text)(store, story_id))
+
+
+@cli.command("replay")
+@click.argument("file", metavar="FILE.jsonl", type=click.File("rb"))
+@rules_option
+@tool_config_option
+@click.option("--max-age", metavar="DURATION",
+              help="Articles older than this when seen are stale (e.g. '3d'). Default: none "
+                   "is; the clock follows the articles.")
+@verbosity
+def replay(file: BinaryIO, rules_dir: Path | None, config_path: Path | None,
+           max_age: str | None, verbose: int, quiet: bool) -> None:
+    """Backtest the story decisions: replay saved articles, oldest first, through a scratch
+    database with the clock at each one's publication, delivering nothing. Story settings from
+    the [stories] of --config, else the defaults. FILE "-" reads stdin.
+
+    \b
+    in:  {"id", "title"?, "text"?, "url"?, "outlet"?, "published"?: "2024-08-06"}
+    out: {"id", "story_id", "decision", "reason"}, one per article in the order processed;
+         decision: new, update, escalation, duplicate, stale or no-match
+
+    A bad line gets {"id": …, "error": …} (first) and a line on stderr, and the rest goes on.
+    Exit 0 when every line was read, 1 if any was bad, 2 for a config or rule error."""
+    from monitor import cli_stories
+
+    setup_logging(verbose, quiet)
+    with errors_to_exit_codes():
+        config, ruleset = tool_setup(rules_dir, config_path)
+        settings = cli_stories.replay_config(config, max_age)
+        with broken_pipe_exits():
+            bad = cli_stories.replay(file, ruleset, settings, sys.stdout.buffer, sys.stderr)
+        sys.exit(EXIT_FAILED if bad else EXIT_OK)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""The offline tools behind two commands of ``cli.py``: ``monitor match`` (JSON lines in, one
-verdict per line out, for backtesting) and ``monitor explain`` (one page, rule by rule).
+"""What the commands of ``cli.py`` share (logging setup, the dry-run target, the config and rules
+of an offline tool), and the offline tools behind two of them: ``monitor match`` (JSON lines in,
+one verdict per line out, for backtesting) and ``monitor explain`` (one page, rule by rule).
 
 No click here: ``cli.py`` parses the options and hands these functions its streams. Text that
 came from a feed or a page is data: whatever is printed for a terminal is cleaned of control
@@ -9,22 +10,64 @@ characters and escape sequences first (``clean_line``/``clean_text``); JSON outp
 from __future__ import annotations
 
 import json
+import logging
+import os
+import sys
 import textwrap
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO
 from urllib.parse import urlsplit
 
 from monitor import extract, match
+from monitor.config import Config, load_config
 from monitor.deliver.base import clean_line, clean_text, truncate
+from monitor.deliver.console import render_console
 from monitor.deliver.marks import cut, segments
 from monitor.errors import BlockedURLError, FetchError, MonitorError
-from monitor.model import Article, Entry, Evidence, Match
+from monitor.model import Alert, Article, Entry, Evidence, Match
 from monitor.net import GuardedClient, NetConfig, redact_url
 
 HEAD_LIMIT = 600  # characters of the text shown by explain
 WIDTH = 96
+
+# --- shared by the commands ---------------------------------------------------------------------
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """One line per event on stderr; no timestamps under journald, which adds its own."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
+    fmt = "%(levelname)s %(name)s %(message)s"
+    if not under_journald:
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "courlan", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
+
+
+class DryRunTarget:
+    """Prints what would be sent to a target, and sends nothing."""
+
+    def __init__(self, name: str, stream: TextIO) -> None:
+        self.name = name
+        self.stream = stream
+
+    def send(self, alert: Alert) -> None:
+        self.stream.write(f"[dry-run] would send to target {self.name!r}:\n")
+        self.stream.write(render_console(alert))
+
+
+def tool_setup(rules_dir: Path | None, config_path: Path | None) -> tuple[Config | None,
+                                                                           match.RuleSet]:
+    """The config (when given) and the rule set of an offline tool."""
+    from monitor.demo import shipped_rules
+
+    config = load_config(config_path) if config_path is not None else None
+    directory = rules_dir or (config.rules if config is not None else shipped_rules())
+    return config, match.load_rules(directory)
+
 
 # --- monitor match -------------------------------------------------------------------------------
 
@@ -37,7 +80,8 @@ class BadLine(ValueError):
         self.record_id = record_id
 
 
-def _optional_str(record: dict[str, Any], key: str, record_id: str | int) -> str | None:
+def record_str(record: dict[str, Any], key: str, record_id: str | int) -> str | None:
+    """``record[key]``: a string or None (missing); ``BadLine`` for any other type."""
     value = record.get(key)
     if value is None or isinstance(value, str):
         return value
@@ -51,10 +95,12 @@ def _json_type(value: object) -> str:
 
 
 def parse_record(raw: bytes) -> tuple[str | int, Article]:
-    """One JSON line → (its id, the Article to match); ``BadLine`` when it is not one.
+    """One JSON line → (its id, the Article to match); ``BadLine`` when it is not one."""
+    return record_article(decode_record(raw))
 
-    ``{"id", "title", "text", "url"?, "published"?}``; ``summary`` stands in for a missing or
-    empty ``text`` (a bare feed item); other keys are ignored."""
+
+def decode_record(raw: bytes) -> dict[str, Any]:
+    """One JSON line → its object, with a usable ``id``; ``BadLine`` when it is not one."""
     try:
         record = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -72,11 +118,19 @@ def parse_record(raw: bytes) -> tuple[str | int, Article]:
         raise BadLine(f"'id' must be a string or an integer, not {_json_type(record_id)}")
     if record_id == "":
         raise BadLine("'id' is empty")
-    title = _optional_str(record, "title", record_id) or ""
-    text = _optional_str(record, "text", record_id)
-    summary = _optional_str(record, "summary", record_id)
-    url = _optional_str(record, "url", record_id)
-    published = _published(_optional_str(record, "published", record_id), record_id)
+    return record
+
+
+def record_article(record: dict[str, Any]) -> tuple[str | int, Article]:
+    """``{"id", "title", "text", "url"?, "published"?}`` → (its id, the Article to match);
+    ``summary`` stands in for a missing or empty ``text`` (a bare feed item); other keys are
+    ignored. ``published``: ISO 8601, a date meaning 00:00 UTC, no offset meaning UTC."""
+    record_id: str | int = record["id"]
+    title = record_str(record, "title", record_id) or ""
+    text = record_str(record, "text", record_id)
+    summary = record_str(record, "summary", record_id)
+    url = record_str(record, "url", record_id)
+    published = _published(record_str(record, "published", record_id), record_id)
     body = text or summary or ""
     entry = Entry(feed="stdin", guid=str(record_id), link=url, title=title, summary=summary or "",
                   published=published)
@@ -85,12 +139,17 @@ def parse_record(raw: bytes) -> tuple[str | int, Article]:
 
 
 def _published(value: str | None, record_id: str | int) -> datetime | None:
+    return parse_time(value, record_id, "published")
+
+
+def parse_time(value: str | None, record_id: str | int, field: str) -> datetime | None:
+    """An ISO 8601 date or date-time of a record (a date is 00:00 UTC; no offset is UTC)."""
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise BadLine(f"'published' is not an ISO 8601 date: {value[:40]!r}", record_id) from None
+        raise BadLine(f"{field!r} is not an ISO 8601 date: {value[:40]!r}", record_id) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -8,7 +8,6 @@ the run goes on; they come back in the report, as values.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -16,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from monitor import dedup, extract, match, sources
-from monitor.config import Config, RouteConfig
+from monitor.config import Config
+from monitor.dedup import stories
 from monitor.deliver import Target
 from monitor.deliver.outbox import DeliveryReport, deliver
-from monitor.model import Alert, Article, Entry, Feed, Match, Severity, severity_rank
+from monitor.ingest import ingest, record_if_seen
+from monitor.model import Entry, Feed
 from monitor.net import GuardedClient
 from monitor.store import Store
 
@@ -44,6 +45,9 @@ class Context:
     targets: Mapping[str, Target]
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
+    # How long a new story's first alert waits for other reports to join it. `check` uses 0:
+    # the whole pass is the wait, since delivery runs after every feed was polled.
+    group_wait: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,10 @@ class FeedReport:
     entries: int = 0
     new: int = 0
     matched: int = 0
+    stories: int = 0  # stories opened
+    stale: int = 0
     alerts: int = 0
+    notes: tuple[str, ...] = ()  # one line per stale article: matched, not alerted, and why
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ class RunReport:
                 f"entries={sum(f.entries for f in self.feeds)} "
                 f"new={sum(f.new for f in self.feeds)} "
                 f"matched={sum(f.matched for f in self.feeds)} "
+                f"stories={sum(f.stories for f in self.feeds)} "
+                f"stale={sum(f.stale for f in self.feeds)} "
                 f"alerts={sum(f.alerts for f in self.feeds)} sent={d.sent} "
                 f"retrying={d.retrying} dead={d.dead}")
 
@@ -86,6 +95,10 @@ def run_once(ctx: Context, feeds: Sequence[Feed] | None = None) -> RunReport:
     ctx.store.sync_feeds(feeds)
     reports = tuple(poll_feed(ctx, feed) for feed in feeds)
     return RunReport(feeds=reports, delivery=deliver_due(ctx))
+
+
+def _chronological(entry: Entry) -> tuple[bool, datetime]:
+    return entry.published is None, entry.published or datetime.min.replace(tzinfo=UTC)
 
 
 def deliver_due(ctx: Context) -> DeliveryReport:
@@ -109,77 +122,34 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
                 result.status, result.http_status,
                 f" error={result.error!r}" if result.error else "")
         return report
-    new = matched = alerts = 0
-    for entry in result.entries:
+    new = matched = opened = stale = alerts = 0
+    notes: list[str] = []
+    kinds = stories.entity_kinds(ruleset.entities)
+    # Oldest first, so that a story opens with the earliest report of its event.
+    for entry in sorted(result.entries, key=_chronological):
         canonical = dedup.canonical_url(entry.link)
         seen = ctx.store.find_seen(feed.name, entry.guid, canonical)
         if seen is not None:
             if not seen.same_guid:  # re-checked and recorded under the write lock
                 with ctx.store.transaction():
-                    _record_if_seen(ctx, entry, canonical, now)
+                    record_if_seen(ctx, entry, canonical, now)
             continue
-        new += 1
         article = extract.extract(entry, ctx.client)
-        matches = match.match(article, ruleset)
-        decision = dedup.assign(article, matches, now)
-        with ctx.store.transaction():
-            if _record_if_seen(ctx, entry, canonical, now):
-                new -= 1  # stored meanwhile by another worker: it decided, not us
-                continue
-            entry_id = ctx.store.add_entry(entry, canonical, now)
-            ctx.store.add_article(entry_id, article, now)
-            ctx.store.add_matches(entry_id, matches)
-            if decision is None:
-                continue
-            matched += 1
-            story_id = ctx.store.add_story(entry_id, decision.title, decision.severity, now)
-            identity = canonical or f"{feed.name}\n{entry.guid}"
-            for target in route(ctx.config.routes, ctx.targets, matches, feed,
-                                ctx.config.delivery.min_severity):
-                alert = build_alert(identity, target, story_id, feed, article, matches, now)
-                alerts += ctx.store.add_alert(alert)
+        outcome = ingest(ctx, feed, entry, canonical, article, ruleset, now, kinds=kinds,
+                         group_wait=ctx.group_wait)
+        if outcome is None:
+            continue  # stored meanwhile by another worker: it decided, not us
+        new += 1
+        matched += outcome.decision not in ("no-match", "duplicate")
+        alerts += outcome.alerts
+        opened += outcome.opened
+        if outcome.decision == "stale":
+            stale += 1
+            notes.append(f"stale, not alerted: {article.title!r} ({outcome.reason.split(';')[0]})")
+        log.debug("entry=%d feed=%s decision=%s story=%s reason=%r", outcome.entry_id,
+                  feed.name, outcome.decision, outcome.story_id, outcome.reason)
     log.info("feed=%s status=ok http=%s entries=%d new=%d matches=%d alerts=%d", feed.name,
              result.http_status, len(result.entries), new, matched, alerts)
     return FeedReport(feed=feed.name, status="ok", entries=len(result.entries), new=new,
-                      matched=matched, alerts=alerts)
-
-
-def _record_if_seen(ctx: Context, entry: Entry, canonical: str | None, now: datetime) -> bool:
-    """True when the entry was seen before (call inside a transaction). A copy of an article
-    first seen through another feed (same canonical URL) is recorded as a duplicate of it, so
-    this feed's guid is known too."""
-    seen = ctx.store.find_seen(entry.feed, entry.guid, canonical)
-    if seen is None:
-        return False
-    if not seen.same_guid:
-        ctx.store.add_entry(entry, canonical, now, duplicate_of=seen.id)
-    return True
-
-
-def route(routes: Sequence[RouteConfig], targets: Mapping[str, object],
-          matches: Sequence[Match], feed: Feed, default_min: Severity = "medium") -> list[str]:
-    """The target names an alert goes to: when no route is configured, every target if the
-    alert reaches ``default_min``; else the targets of each route whose severity floor and
-    tags the alert meets."""
-    top = min(severity_rank(m.severity) for m in matches)
-    if not routes:
-        return sorted(targets) if top <= severity_rank(default_min) else []
-    tags = {t for m in matches for t in m.tags} | set(feed.tags)
-    chosen: set[str] = set()
-    for r in routes:
-        if top <= severity_rank(r.min_severity) and (not r.tags or tags & set(r.tags)):
-            chosen.update(r.targets)
-    return sorted(chosen)
-
-
-def build_alert(identity: str, target: str, story_id: int, feed: Feed, article: Article,
-                matches: Sequence[Match], now: datetime) -> Alert:
-    """The outbox alert for one target; its key depends only on the article and the target,
-    so it stays the same across retries and restarts."""
-    key = "nm_" + hashlib.sha256(f"{identity}\n{target}\nnew".encode()).hexdigest()[:32]
-    ordered = tuple(sorted(matches, key=lambda m: (severity_rank(m.severity), m.rule_id)))
-    return Alert(
-        key=key, target=target, story_id=story_id, severity=ordered[0].severity,
-        title=article.title or article.entry.title, url=article.url or article.entry.link,
-        feed=feed.name, site=article.site, published=article.published,
-        snippet=ordered[0].snippet, matches=ordered, created_at=now, kind="new")
+                      matched=matched, stories=opened, stale=stale, alerts=alerts,
+                      notes=tuple(notes))

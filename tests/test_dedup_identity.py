@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.dedup import assign, canonical_url
-from monitor.model import Article, Entry, Match
+from monitor.dedup import canonical_url
 
 NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
 
@@ -33,23 +32,3 @@ def test_different_articles_stay_apart() -> None:
                                  "/relative/path", "http://"])
 def test_missing_or_unsafe_urls_have_no_canonical_form(bad: str | None) -> None:
     assert canonical_url(bad) is None
-
-
-def article(title: str = "Rockets hit Ain al-Asad") -> Article:
-    e = Entry(feed="f", guid="g", link="https://example.org/a", title=title, summary="s",
-              published=NOW)
-    return Article(entry=e, url=e.link, title=title, text="text", published=NOW, site=None,
-                   source="page")
-
-
-def test_assign_opens_a_story_at_the_most_severe_match() -> None:
-    matches = (Match(rule_id="b", title="B", severity="medium"),
-               Match(rule_id="a", title="A", severity="critical"))
-    decision = assign(article(), matches, NOW)
-    assert decision is not None
-    assert decision.story_id is None and decision.severity == "critical"
-    assert decision.title == "Rockets hit Ain al-Asad" and "a, b" in decision.reason
-
-
-def test_assign_without_matches_is_no_story() -> None:
-    assert assign(article(), (), NOW) is None

@@ -21,7 +21,7 @@ from monitor.config import load_config
 from monitor.model import PollResult
 from monitor.store import Store
 from tests.conftest import ROOT, Receiver
-from tests.test_pipeline_e2e import SEEDS, Site, write_config
+from tests.test_pipeline_e2e import STORIES, Site, write_config
 
 
 @pytest.fixture
@@ -74,14 +74,14 @@ def test_daemon_polls_delivers_and_stops(tmp_path: Path, sample_site: Site, rece
     try:
         assert notify_socket.recv(64) == b"READY=1"
         deadline = time.monotonic() + 60
-        while len(receiver.requests) < len(SEEDS) and time.monotonic() < deadline:
+        while len(receiver.requests) < len(STORIES) and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         stop.set()
         daemon.join(timeout=60)
     assert not daemon.is_alive()
     assert notify_socket.recv(64) == b"STOPPING=1"
-    assert len(receiver.requests) == len(SEEDS)
+    assert len(receiver.requests) == len(STORIES)
     ctx.client.close()
     store.close()
 

@@ -1,0 +1,197 @@
+"""One new article into the store: match, near-duplicate check, story, outbox.
+
+``ingest`` is what ``pipeline.poll_feed`` does for each new entry once its text is extracted,
+and what ``monitor replay`` does for each saved article. All of it happens in one write
+transaction (``BEGIN IMMEDIATE``), so story assignment and the outbox have a single writer: two
+reports of one event arriving together make one story.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from monitor import match
+from monitor.config import RouteConfig
+from monitor.dedup import near, policy, stories
+from monitor.model import (
+    Alert,
+    AlertKind,
+    Article,
+    Entry,
+    Feed,
+    Match,
+    Severity,
+    StoryArticle,
+    StoryView,
+    severity_rank,
+)
+from monitor.store.codec import dt_out
+from monitor.store.stories import outlets_of
+
+if TYPE_CHECKING:
+    from monitor.pipeline import Context
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one article. ``decision``: new, update, escalation, duplicate, stale or
+    no-match; ``story_id`` None when it joined no story."""
+
+    entry_id: int
+    decision: str
+    story_id: int | None
+    reason: str
+    alerts: int = 0
+    opened: bool = False  # the article opened its story
+
+
+def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, article: Article,
+           ruleset: match.RuleSet, now: datetime, *, kinds: Mapping[str, str],
+           group_wait: timedelta) -> Outcome | None:
+    """Store ``article`` and decide its story and alerts; None if another worker stored the
+    entry meanwhile."""
+    store, settings = ctx.store, ctx.config.stories
+    matches = match.match(article, ruleset)
+    fingerprint = near.fingerprint(article.text)
+    window = timedelta(seconds=settings.window)
+    with store.transaction():
+        if record_if_seen(ctx, entry, canonical, now):
+            return None
+        entry_id = store.add_entry(entry, canonical, now)
+        store.add_article(entry_id, article, now)
+        store.add_matches(entry_id, matches)
+        copies = [(e, s) for e, s in store.find_near(fingerprint, near.DUPLICATE) if e != entry_id]
+        store.add_fingerprint(entry_id, fingerprint)
+        if copies:
+            story_id = next((s for s in (store.story_of(e) for e, _ in copies) if s), None)
+            reason = f"near-duplicate of entry {copies[0][0]} (similarity {copies[0][1]:.2f})"
+            if story_id is not None:
+                store.attach(story_id, entry_id, "duplicate", reason, now)
+            return Outcome(entry_id, "duplicate", story_id, reason)
+        if not matches:
+            return Outcome(entry_id, "no-match", None, "no rule matched")
+        seen_at = min(article.published or now, now)
+        recent = store.recent_stories(seen_at - window)
+        decided = stories.assign(article, matches, recent, now, kinds=kinds, window=window)
+        assert decided is not None
+        if decided.story_id is None:
+            view = stories.updated_view(None, 0, decided, article, now)
+            story_id = store.open_story(entry_id, view, now)
+            view = replace(view, id=story_id)
+        else:
+            story_id = decided.story_id
+            old = next(v for v in recent if v.id == story_id)
+            view = stories.updated_view(old, story_id, decided, article, now)
+            store.save_story(view, now)
+        stale = policy.is_stale(article.published, now, timedelta(seconds=settings.max_age))
+        alerted = store.alerted_severity(story_id)
+        decision = policy.story_decision(opened=decided.story_id is None, stale=stale,
+                                         duplicate=False, severity=view.severity,
+                                         alerted=alerted)
+        reason = decided.reason
+        if stale and article.published is not None:
+            age = (now - article.published).days
+            reason = f"stale: published {age} days before it was first seen; {reason}"
+        store.attach(story_id, entry_id, decision, reason, now)
+        queued = _queue(ctx, feed, story_id, view, decision, alerted, article, matches, now,
+                        group_wait)
+        return Outcome(entry_id, decision, story_id, reason, queued,
+                       opened=decided.story_id is None)
+
+
+def record_if_seen(ctx: Context, entry: Entry, canonical: str | None,
+                   now: datetime) -> bool:
+    """True when the entry was seen before (inside a transaction). A copy of an article first
+    seen through another feed (same canonical URL) is recorded as a duplicate of it, so this
+    feed's guid is known too."""
+    seen = ctx.store.find_seen(entry.feed, entry.guid, canonical)
+    if seen is None:
+        return False
+    if not seen.same_guid:
+        ctx.store.add_entry(entry, canonical, now, duplicate_of=seen.id)
+    return True
+
+
+def _queue(ctx: Context, feed: Feed, story_id: int, view: StoryView, decision: policy.Decision,
+           alerted: Severity | None, article: Article, matches: Sequence[Match], now: datetime,
+           group_wait: timedelta) -> int:
+    """Create or refresh the story's alerts per the policy; return how many were queued."""
+    if decision in ("duplicate", "stale"):
+        return 0
+    store, settings = ctx.store, ctx.config.stories
+    articles = store.story_articles(story_id)
+    changes = _changes(decision, alerted, view, article)
+    identity = f"story\n{story_id}\n{dt_out(view.first_seen)}"
+    queued = 0
+    targets = route(ctx.config.routes, ctx.targets, matches, feed,
+                    ctx.config.delivery.min_severity, severity=view.severity)
+    for target in targets:
+        pending = store.pending_story_alert(story_id, target)
+        previous = store.story_alert_times(story_id, target)
+        step = policy.plan(decision, now=now, pending=pending is not None, previous=previous,
+                           group_wait=group_wait,
+                           update_interval=timedelta(seconds=settings.update_interval))
+        if step.action == "refresh" and pending is not None:
+            alert_id, old = pending
+            store.refresh_alert(alert_id, replace(
+                old, severity=view.severity, articles=articles, sources=outlets_of(articles),
+                changes=changes if old.kind != "new" else old.changes))
+        elif step.action == "queue":
+            suffix = (str(len(previous)) if step.kind == "update"
+                      else view.severity if step.kind == "escalation" else "")
+            alert = build_alert(identity, target, story_id, feed, article, matches, now,
+                                kind=step.kind, suffix=suffix, view=view, articles=articles,
+                                changes=changes if step.kind != "new" else "")
+            queued += store.add_alert(alert, not_before=step.not_before)
+    if targets and decision in ("new", "escalation"):
+        store.set_alerted_severity(story_id, view.severity)
+    return queued
+
+
+def _changes(decision: str, alerted: Severity | None, view: StoryView, article: Article) -> str:
+    outlet = article.site or article.entry.feed
+    if decision == "escalation":
+        return f"severity {alerted} → {view.severity}, reported by {outlet}"
+    return f"{len(view.outlets)} outlets now; latest: {outlet}"
+
+
+def route(routes: Sequence[RouteConfig], targets: Mapping[str, object],
+          matches: Sequence[Match], feed: Feed, default_min: Severity = "medium", *,
+          severity: Severity | None = None) -> list[str]:
+    """The target names an alert goes to: when no route is configured, every target if the
+    alert reaches ``default_min``; else the targets of each route whose severity floor and
+    tags the alert meets. ``severity`` (the story's) overrides that of ``matches``."""
+    top = min(severity_rank(m.severity) for m in matches)
+    if severity is not None:
+        top = min(top, severity_rank(severity))
+    if not routes:
+        return sorted(targets) if top <= severity_rank(default_min) else []
+    tags = {t for m in matches for t in m.tags} | set(feed.tags)
+    chosen: set[str] = set()
+    for r in routes:
+        if top <= severity_rank(r.min_severity) and (not r.tags or tags & set(r.tags)):
+            chosen.update(r.targets)
+    return sorted(chosen)
+
+
+def build_alert(identity: str, target: str, story_id: int, feed: Feed, article: Article,
+                matches: Sequence[Match], now: datetime, *, kind: AlertKind = "new",
+                suffix: str = "", view: StoryView | None = None,
+                articles: tuple[StoryArticle, ...] = (), changes: str = "") -> Alert:
+    """The outbox alert for one target. Its key depends only on the story's identity, the
+    target, the kind and (for updates) their number, so it stays the same across retries."""
+    key = "nm_" + hashlib.sha256(
+        f"{identity}\n{target}\n{kind}\n{suffix}".rstrip("\n").encode()).hexdigest()[:32]
+    ordered = tuple(sorted(matches, key=lambda m: (severity_rank(m.severity), m.rule_id)))
+    return Alert(
+        key=key, target=target, story_id=story_id,
+        severity=view.severity if view else ordered[0].severity,
+        title=article.title or article.entry.title, url=article.url or article.entry.link,
+        feed=feed.name, site=article.site, published=article.published,
+        snippet=ordered[0].snippet, matches=ordered, created_at=now,
+        kind=kind, sources=outlets_of(articles), story_title=view.title if view else "",
+        story_started=view.first_seen if view else None, articles=articles, changes=changes)

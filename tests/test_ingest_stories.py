@@ -1,0 +1,157 @@
+"""ingest(): near-duplicates, stories and the alert policy, on a real SQLite file with the
+shipped rules (no network: the articles are given, as `monitor replay` gives them)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config
+from monitor.dedup import stories
+from monitor.dedup.policy import plan, story_decision
+from monitor.ingest import Outcome, ingest
+from monitor.match import load_rules
+from monitor.model import Article, Entry, Feed
+from monitor.net import GuardedClient
+from monitor.pipeline import Context
+from monitor.store import Store
+from tests.conftest import DATA, ROOT
+
+SEEDS = {p.stem[:3]: p.read_text(encoding="utf-8") for p in (DATA / "seeds").glob("*.txt")}
+RULES = load_rules(ROOT / "rules")
+KINDS = stories.entity_kinds(RULES.entities)
+T0 = datetime(2024, 8, 6, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Context:
+    path = tmp_path / "monitor.toml"
+    path.write_text('[targets.console]\ntype = "console"\n'
+                    '[stories]\ngroup_wait = "1m"\nupdate_interval = "30m"\nmax_age = "3d"\n',
+                    encoding="utf-8")
+    config = load_config(path, env={})
+    store = Store.open(tmp_path / "m.db")
+    store.sync_feeds([])
+    return Context(config=config, store=store, client=GuardedClient(), ruleset=RULES,
+                   targets={"console": object()}, rng=random.Random(1),
+                   group_wait=timedelta(minutes=1))
+
+
+def feed_row(ctx: Context, name: str) -> None:
+    ctx.store.db.execute("INSERT OR IGNORE INTO feeds (name, url) VALUES (?, ?)",
+                         [name, f"https://{name}.example/feed"])
+
+
+def put(ctx: Context, outlet: str, text: str, published: datetime, now: datetime,
+        title: str = "", url: str | None = None) -> Outcome:
+    feed_row(ctx, outlet)
+    link = url or f"https://{outlet}.example/{abs(hash((text, title))) % 10**8}"
+    entry = Entry(feed=outlet, guid=link, link=link, title=title, summary="",
+                  published=published)
+    article = Article(entry=entry, url=link, title=title, text=text, published=published,
+                      site=outlet, source="page")
+    outcome = ingest(ctx, Feed(name=outlet, url=link, interval=3600), entry, link, article,
+                     RULES, now, kinds=KINDS, group_wait=ctx.group_wait)
+    assert outcome is not None
+    return outcome
+
+
+def due(ctx: Context) -> list[tuple[str, str, str]]:
+    rows = ctx.store.db.execute("SELECT kind, state, next_attempt_at FROM alerts ORDER BY id")
+    return [tuple(r) for r in rows.fetchall()]
+
+
+def test_three_reports_of_one_attack_make_one_story_and_one_alert(ctx: Context) -> None:
+    a = put(ctx, "national", SEEDS["000"], T0, T0)
+    b = put(ctx, "fassel", SEEDS["003"], T0 + timedelta(hours=30), T0 + timedelta(hours=30))
+    c = put(ctx, "shafaq", SEEDS["001"], T0 + timedelta(hours=34), T0 + timedelta(hours=34))
+    assert a.decision == "new" and a.opened
+    assert b.story_id == c.story_id == a.story_id
+    assert "joined story" in b.reason and "joined story" in c.reason
+    assert [k for k, _, _ in due(ctx)] == ["new"], "not yet sent: the one alert is refreshed"
+    (alert,) = [d.alert for d in ctx.store.claim_due(T0 + timedelta(days=2),
+                                                     T0 + timedelta(days=3))]
+    assert set(alert.sources) == {"national", "fassel", "shafaq"} and len(alert.articles) == 3
+    other = put(ctx, "asharq", SEEDS["002"], datetime(2019, 12, 7, tzinfo=UTC),
+                datetime(2019, 12, 7, 8, tzinfo=UTC))
+    assert other.story_id != a.story_id and other.decision == "new"
+
+
+def test_reports_within_the_group_wait_refresh_the_pending_alert(ctx: Context) -> None:
+    first = put(ctx, "national", SEEDS["000"], T0, T0)
+    second = put(ctx, "shafaq", SEEDS["001"], T0, T0 + timedelta(seconds=20))
+    assert second.story_id == first.story_id and second.decision == "update"
+    assert second.alerts == 0, "joined the pending alert instead of queueing one"
+    (alert,) = [d.alert for d in ctx.store.claim_due(T0 + timedelta(minutes=2),
+                                                     T0 + timedelta(minutes=7))]
+    assert alert.kind == "new" and set(alert.sources) == {"national", "shafaq"}
+    assert len(alert.articles) == 2
+
+
+def test_updates_are_paced_by_the_update_interval(ctx: Context) -> None:
+    put(ctx, "national", SEEDS["000"], T0, T0)
+    ctx.store.db.execute("UPDATE alerts SET state = 'sent', sent_at = next_attempt_at")
+    put(ctx, "shafaq", SEEDS["001"], T0, T0 + timedelta(minutes=5))
+    put(ctx, "fassel", SEEDS["003"], T0, T0 + timedelta(minutes=6))  # refreshes that update
+    rows = due(ctx)
+    assert [k for k, _, _ in rows] == ["new", "update"]
+    first_sent = datetime.fromisoformat(rows[0][2])
+    assert datetime.fromisoformat(rows[1][2]) == first_sent + timedelta(minutes=30)
+
+
+def test_a_severity_rise_alerts_at_once(ctx: Context) -> None:
+    high = put(ctx, "shafaq", SEEDS["001"], T0, T0)  # no casualties reported: high
+    assert ctx.store.story_view(high.story_id or 0) is not None
+    ctx.store.db.execute("UPDATE alerts SET state = 'sent', sent_at = next_attempt_at")
+    later = T0 + timedelta(minutes=10)
+    rise = put(ctx, "national", SEEDS["000"], T0, later)  # five US service members wounded
+    assert rise.story_id == high.story_id and rise.decision == "escalation"
+    kind, state, when = due(ctx)[-1]
+    assert (kind, state) == ("escalation", "pending")
+    assert datetime.fromisoformat(when) == later
+
+
+def test_a_stale_article_is_stored_and_matched_but_does_not_alert(ctx: Context) -> None:
+    old = put(ctx, "asharq", SEEDS["002"], datetime(2019, 12, 7, tzinfo=UTC), T0)
+    assert old.decision == "stale" and old.alerts == 0 and old.story_id is not None
+    assert old.reason.startswith("stale: published")
+    assert due(ctx) == []
+
+
+def test_a_syndicated_copy_is_a_duplicate_and_an_edit_does_not_realert(ctx: Context) -> None:
+    first = put(ctx, "national", SEEDS["000"], T0, T0, url="https://national.example/a")
+    copy = put(ctx, "wire", SEEDS["000"], T0, T0 + timedelta(minutes=1),
+               url="https://wire.example/b")
+    assert copy.decision == "duplicate" and copy.story_id == first.story_id
+    words = SEEDS["000"].split()
+    edited = " ".join(w.upper() if i % 40 == 0 else w for i, w in enumerate(words))
+    edit = put(ctx, "national", edited + " Updated with a statement.", T0,
+               T0 + timedelta(hours=2), url="https://national.example/a-v2")
+    assert edit.decision == "duplicate" and edit.alerts == 0
+    assert [k for k, _, _ in due(ctx)] == ["new"]
+
+
+def test_policy_table() -> None:
+    now = T0
+    assert story_decision(opened=True, stale=False, duplicate=False, severity="high",
+                          alerted=None) == "new"
+    assert story_decision(opened=False, stale=False, duplicate=False, severity="high",
+                          alerted=None) == "new", "a story opened stale alerts on fresh news"
+    assert story_decision(opened=False, stale=False, duplicate=False, severity="critical",
+                          alerted="high") == "escalation"
+    assert story_decision(opened=False, stale=True, duplicate=False, severity="critical",
+                          alerted="high") == "stale"
+    wait, every = timedelta(minutes=1), timedelta(minutes=30)
+    assert plan("new", now=now, pending=False, previous=[], group_wait=wait,
+                update_interval=every).not_before == now + wait
+    assert plan("update", now=now, pending=True, previous=[now], group_wait=wait,
+                update_interval=every).action == "refresh"
+    assert plan("escalation", now=now, pending=True, previous=[now], group_wait=wait,
+                update_interval=every).not_before == now
+    assert plan("update", now=now, pending=False, previous=[now - timedelta(hours=2)],
+                group_wait=wait, update_interval=every).not_before == now
+    assert plan("stale", now=now, pending=False, previous=[], group_wait=wait,
+                update_interval=every).action == "none"
