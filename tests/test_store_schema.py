@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -171,3 +172,19 @@ def test_alert_round_trip_keeps_evidence_and_marks(tmp_path: Path) -> None:
                     "articles": (StoryArticle("T", "https://x.org/a", "Shafaq News", NOW),
                                  StoryArticle("U", None, "Al-Fassel", None))})
     assert alert_from_json(alert_to_json(rich)) == rich
+
+
+def test_recent_stories_use_the_last_seen_index(tmp_path: Path) -> None:
+    from monitor.store.stories import RECENT_SQL
+
+    store = Store.open(tmp_path / "m.db")
+    plan = " ".join(r[3] for r in store.db.execute("EXPLAIN QUERY PLAN " + RECENT_SQL,
+                                                   ["2024-01-01"]).fetchall())
+    assert "USING INDEX stories_last_seen" in plan, plan
+    store.sync_feeds([FEED])
+    with store.transaction():
+        for i, when in enumerate((NOW - timedelta(days=30), NOW, NOW - timedelta(days=1))):
+            eid = store.add_entry(entry(f"g{i}"), None, NOW)
+            store.open_story(eid, replace(story_view(f"s{i}"), last_seen=when), NOW)
+    recent = store.recent_stories(NOW - timedelta(days=7))
+    assert [v.title for v in recent] == ["s1", "s2"]  # by id, the old one left out

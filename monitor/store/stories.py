@@ -18,6 +18,7 @@ from monitor.model import Alert, Severity, StoryArticle, StoryView
 from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out
 
 StoryDecisionKind = str  # new | update | escalation | duplicate | stale
+RECENT_SQL = "SELECT id, view FROM stories WHERE last_seen >= ? AND view IS NOT NULL"
 
 
 def migrate_stories(db: sqlite_utils.Database) -> None:
@@ -124,9 +125,9 @@ class StoryQueries:
 
     def recent_stories(self, since: datetime) -> list[StoryView]:
         """Stories whose latest article is at or after ``since`` (an indexed range)."""
-        rows = self.db.execute("SELECT id, view FROM stories WHERE view IS NOT NULL AND"
-                               " last_seen >= ? ORDER BY id", [dt_out(since)]).fetchall()
-        return [_view_in(r[0], r[1]) for r in rows]
+        # No ORDER BY: sorting by id would make SQLite scan the table instead of the index.
+        rows = self.db.execute(RECENT_SQL, [dt_out(since)]).fetchall()
+        return [_view_in(r[0], r[1]) for r in sorted(rows)]
 
     def story_view(self, story_id: int) -> StoryView | None:
         row = self.db.execute("SELECT view FROM stories WHERE id = ?", [story_id]).fetchone()
