@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one article. ``decision``: new, update, escalation, duplicate, stale or
-    no-match; ``story_id`` None when it joined no story."""
+    """What became of one article. ``decision``: new, update, escalation, duplicate, stale,
+    no-match, or edit (an edited article that changes nothing); ``story_id`` None when it
+    joined no story."""
 
     entry_id: int
     decision: str
@@ -54,10 +55,9 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
            group_wait: timedelta) -> Outcome | None:
     """Store ``article`` and decide its story and alerts; None if another worker stored the
     entry meanwhile."""
-    store, settings = ctx.store, ctx.config.stories
+    store = ctx.store
     matches = match.match(article, ruleset)
     fingerprint = near.fingerprint(article.text)
-    window = timedelta(seconds=settings.window)
     with store.transaction():
         if record_if_seen(ctx, entry, canonical, now):
             return None
@@ -74,33 +74,78 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
             return Outcome(entry_id, "duplicate", story_id, reason)
         if not matches:
             return Outcome(entry_id, "no-match", None, "no rule matched")
-        seen_at = min(article.published or now, now)
-        recent = store.recent_stories(seen_at - window)
-        decided = stories.assign(article, matches, recent, now, kinds=kinds, window=window)
-        assert decided is not None
-        if decided.story_id is None:
-            view = stories.updated_view(None, 0, decided, article, now)
-            story_id = store.open_story(entry_id, view, now)
-            view = replace(view, id=story_id)
-        else:
-            story_id = decided.story_id
-            old = next(v for v in recent if v.id == story_id)
-            view = stories.updated_view(old, story_id, decided, article, now)
-            store.save_story(view, now)
-        stale = policy.is_stale(article.published, now, timedelta(seconds=settings.max_age))
+        return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait)
+
+
+def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Article,
+           ruleset: match.RuleSet, now: datetime, *, kinds: Mapping[str, str],
+           group_wait: timedelta) -> Outcome:
+    """An entry the feed now gives with another title or summary (an edited article): its
+    text, matches and fingerprint are replaced. It alerts only if it now raises its story's
+    severity (an escalation), or if it now matches and had no story (then as a new article)."""
+    store = ctx.store
+    matches = match.match(article, ruleset)
+    with store.transaction():
+        store.revise_entry(entry_id, entry, article, matches, now)
+        store.add_fingerprint(entry_id, near.fingerprint(article.text))
+        story_id = store.story_of(entry_id)
+        if story_id is None:
+            if not matches:
+                return Outcome(entry_id, "edit", None, "edited; still no rule matched")
+            return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait)
+        view = store.story_view(story_id)
+        if not matches or view is None:
+            return Outcome(entry_id, "edit", story_id, "edited; its story is unchanged")
+        top = min((m.severity for m in matches), key=severity_rank)
+        if severity_rank(top) >= severity_rank(view.severity):
+            return Outcome(entry_id, "edit", story_id,
+                           f"edited; severity {top} does not raise its story's {view.severity}")
+        view = replace(view, severity=top)
+        store.save_story(view, now)
         alerted = store.alerted_severity(story_id)
-        decision = policy.story_decision(opened=decided.story_id is None, stale=stale,
-                                         duplicate=False, severity=view.severity,
-                                         alerted=alerted)
-        reason = decided.reason
-        if stale and article.published is not None:
-            age = (now - article.published).days
-            reason = f"stale: published {age} days before it was first seen; {reason}"
-        store.attach(story_id, entry_id, decision, reason, now)
+        stale = policy.is_stale(article.published, now,
+                                timedelta(seconds=ctx.config.stories.max_age))
+        decision = policy.story_decision(opened=False, stale=stale, duplicate=False,
+                                         severity=top, alerted=alerted)
         queued = _queue(ctx, feed, story_id, view, decision, alerted, article, matches, now,
                         group_wait)
-        return Outcome(entry_id, decision, story_id, reason, queued,
-                       opened=decided.story_id is None)
+        return Outcome(entry_id, decision, story_id,
+                       f"edited; severity now {top} (alerted: {alerted or 'none'})", queued)
+
+
+def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
+                matches: Sequence[Match], now: datetime, kinds: Mapping[str, str],
+                group_wait: timedelta) -> Outcome:
+    """Assign a stored, matched article to a story and plan its alerts (inside the caller's
+    transaction)."""
+    store, settings = ctx.store, ctx.config.stories
+    window = timedelta(seconds=settings.window)
+    seen_at = min(article.published or now, now)
+    recent = store.recent_stories(seen_at - window)
+    decided = stories.assign(article, matches, recent, now, kinds=kinds, window=window)
+    assert decided is not None
+    if decided.story_id is None:
+        view = stories.updated_view(None, 0, decided, article, now)
+        story_id = store.open_story(entry_id, view, now)
+        view = replace(view, id=story_id)
+    else:
+        story_id = decided.story_id
+        old = next(v for v in recent if v.id == story_id)
+        view = stories.updated_view(old, story_id, decided, article, now)
+        store.save_story(view, now)
+    stale = policy.is_stale(article.published, now, timedelta(seconds=settings.max_age))
+    alerted = store.alerted_severity(story_id)
+    decision = policy.story_decision(opened=decided.story_id is None, stale=stale,
+                                     duplicate=False, severity=view.severity, alerted=alerted)
+    reason = decided.reason
+    if stale and article.published is not None:
+        age = (now - article.published).days
+        reason = f"stale: published {age} days before it was first seen; {reason}"
+    store.attach(story_id, entry_id, decision, reason, now)
+    queued = _queue(ctx, feed, story_id, view, decision, alerted, article, matches, now,
+                    group_wait)
+    return Outcome(entry_id, decision, story_id, reason, queued,
+                   opened=decided.story_id is None)
 
 
 def record_if_seen(ctx: Context, entry: Entry, canonical: str | None,

@@ -19,7 +19,7 @@ from monitor.config import Config
 from monitor.dedup import stories
 from monitor.deliver import Target
 from monitor.deliver.outbox import DeliveryReport, deliver
-from monitor.ingest import ingest, record_if_seen
+from monitor.ingest import ingest, record_if_seen, revise
 from monitor.model import Entry, Feed
 from monitor.net import GuardedClient
 from monitor.store import Store
@@ -128,7 +128,14 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     # Oldest first, so that a story opens with the earliest report of its event.
     for entry in sorted(result.entries, key=_chronological):
         canonical = dedup.canonical_url(entry.link)
-        seen = ctx.store.find_seen(feed.name, entry.guid, canonical)
+        seen = ctx.store.find_seen(feed.name, entry.guid, canonical, entry)
+        if seen is not None and seen.edited:  # the feed changed it: read it again
+            edit = revise(ctx, feed, seen.id, entry, extract.extract(entry, ctx.client),
+                          ruleset, now, kinds=kinds, group_wait=ctx.group_wait)
+            alerts += edit.alerts
+            log.info("entry=%d feed=%s decision=%s story=%s reason=%r", edit.entry_id,
+                     feed.name, edit.decision, edit.story_id, edit.reason)
+            continue
         if seen is not None:
             if not seen.same_guid:  # re-checked and recorded under the write lock
                 with ctx.store.transaction():

@@ -155,3 +155,53 @@ def test_policy_table() -> None:
                 group_wait=wait, update_interval=every).not_before == now
     assert plan("stale", now=now, pending=False, previous=[], group_wait=wait,
                 update_interval=every).action == "none"
+
+
+def revise_with(ctx: Context, first: Outcome, outlet: str, text: str, title: str,
+                now: datetime) -> Outcome:
+    from monitor.ingest import revise
+
+    link = ctx.store.db.execute("SELECT link FROM entries WHERE id = ?",
+                                [first.entry_id]).fetchone()[0]
+    entry = Entry(feed=outlet, guid=link, link=link, title=title, summary="edited",
+                  published=T0)
+    article = Article(entry=entry, url=link, title=title, text=text, published=T0,
+                      site=outlet, source="page")
+    return revise(ctx, Feed(name=outlet, url=link, interval=3600), first.entry_id, entry,
+                  article, RULES, now, kinds=KINDS, group_wait=ctx.group_wait)
+
+
+def test_an_edit_that_reports_casualties_escalates_once(ctx: Context) -> None:
+    first = put(ctx, "wire", SEEDS["001"], T0, T0, title="Rocket attack on Ain al-Asad")
+    ctx.store.db.execute("UPDATE alerts SET state = 'sent', sent_at = next_attempt_at")
+    later = T0 + timedelta(minutes=40)
+    edit = revise_with(ctx, first, "wire", SEEDS["000"], "Rocket attack wounds US troops", later)
+    assert edit.decision == "escalation" and edit.story_id == first.story_id
+    assert [k for k, _, _ in due(ctx)] == ["new", "escalation"]
+    again = revise_with(ctx, first, "wire", SEEDS["000"] + " More.", "Update 2",
+                        later + timedelta(minutes=5))
+    assert again.decision == "edit" and again.alerts == 0
+    text = ctx.store.db.execute("SELECT text FROM articles WHERE entry_id = ?",
+                                [first.entry_id]).fetchone()[0]
+    assert text.endswith(" More."), "the stored article is the edited one"
+
+
+def test_a_cosmetic_edit_does_not_realert(ctx: Context) -> None:
+    first = put(ctx, "wire", SEEDS["000"], T0, T0, title="Rockets hit Ain Al Asad")
+    edit = revise_with(ctx, first, "wire", SEEDS["000"], "Rockets hit Ain al-Asad (corrected)",
+                       T0 + timedelta(hours=1))
+    assert edit.decision == "edit" and edit.alerts == 0
+    assert [k for k, _, _ in due(ctx)] == ["new"]
+
+
+def test_find_seen_tells_an_edited_entry(ctx: Context) -> None:
+    first = put(ctx, "wire", SEEDS["000"], T0, T0, title="Original")
+    link = ctx.store.db.execute("SELECT link FROM entries WHERE id = ?",
+                                [first.entry_id]).fetchone()[0]
+    same = Entry(feed="wire", guid=link, link=link, title="Original", summary="",
+                 published=T0)
+    seen = ctx.store.find_seen("wire", link, link, same)
+    assert seen is not None and seen.same_guid and not seen.edited
+    changed = ctx.store.find_seen("wire", link, link, Entry(**{**same.__dict__,
+                                                               "title": "Now different"}))
+    assert changed is not None and changed.edited

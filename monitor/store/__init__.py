@@ -35,6 +35,7 @@ class Seen:
 
     id: int
     same_guid: bool
+    edited: bool = False  # same guid, but the feed now gives another title or summary
 
 
 @dataclass(frozen=True)
@@ -186,15 +187,34 @@ class Store(NearIndex, StoryQueries):
 
     # --- entries, articles, matches, stories -------------------------------------------------
 
-    def find_seen(self, feed: str, guid: str, canonical_url: str | None) -> Seen | None:
+    def find_seen(self, feed: str, guid: str, canonical_url: str | None,
+                  entry: Entry | None = None) -> Seen | None:
         """The entry already stored with this guid in this feed, or else the first one with
-        this canonical URL in any feed; None when the entry is new."""
+        this canonical URL in any feed; None when the entry is new. Given ``entry``, ``edited``
+        says whether the stored one (same guid) has another title or summary."""
+        title, summary = (entry.title, entry.summary) if entry else (None, None)
         row = self.db.execute(
-            "SELECT id, (feed = ? AND guid = ?) AS same FROM entries"
+            "SELECT id, (feed = ? AND guid = ?) AS same,"
+            " (? IS NOT NULL AND (title != ? OR summary != ?)) FROM entries"
             " WHERE (feed = ? AND guid = ?) OR (? IS NOT NULL AND canonical_url = ?)"
             " ORDER BY same DESC, duplicate_of IS NOT NULL, id LIMIT 1",
-            [feed, guid, feed, guid, canonical_url, canonical_url]).fetchone()
-        return Seen(id=int(row[0]), same_guid=bool(row[1])) if row else None
+            [feed, guid, title, title, summary, feed, guid, canonical_url,
+             canonical_url]).fetchone()
+        if row is None:
+            return None
+        return Seen(id=int(row[0]), same_guid=bool(row[1]), edited=bool(row[1] and row[2]))
+
+    def revise_entry(self, entry_id: int, entry: Entry, article: Article,
+                     matches: Sequence[Match], now: datetime) -> None:
+        """Replace an edited entry's text, article and matches (inside the caller's
+        transaction)."""
+        self.db.execute("UPDATE entries SET title = ?, summary = ?, link = ?, published = ?"
+                        " WHERE id = ?", [entry.title, entry.summary, entry.link,
+                                          dt_out(entry.published), entry_id])
+        self.db.execute("DELETE FROM articles WHERE entry_id = ?", [entry_id])
+        self.add_article(entry_id, article, now)
+        self.db.execute("DELETE FROM matches WHERE entry_id = ?", [entry_id])
+        self.add_matches(entry_id, matches)
 
     def add_entry(self, entry: Entry, canonical_url: str | None, now: datetime,
                   duplicate_of: int | None = None) -> int:
