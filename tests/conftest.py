@@ -107,3 +107,15 @@ def sample_site() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
     """The bundled sample news site: (base URL, requests seen)."""
     with serve_site() as served:
         yield served
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """A fake systemd notify socket: NOTIFY_SOCKET points at it; read what the daemon says."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(60)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    yield sock
+    sock.close()

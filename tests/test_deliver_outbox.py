@@ -12,17 +12,12 @@ from monitor.config import DeliveryConfig, RouteConfig
 from monitor.deliver.outbox import MAX_RETRY_AFTER, backoff, deliver
 from monitor.errors import DeliveryError
 from monitor.ingest import build_alert, route
-from monitor.model import Alert, Article, Entry, Feed, Match, StoryView
+from monitor.model import Alert, Article, Entry, Feed, Match
 from monitor.store import Store
+from tests.fakes import story_view
 
 NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
 
-
-def story_view(title: str = "T") -> StoryView:
-    return StoryView(id=0, title=title, severity="high", first_seen=NOW, last_seen=NOW,
-                     event_date=None, entities=frozenset(), sites=frozenset(),
-                     groups=frozenset(), rules=frozenset(), outlets=frozenset(),
-                     text_sample="")
 POLICY = DeliveryConfig(max_attempts=3, backoff_base=30, backoff_max=600)
 FEED = Feed(name="f", url="https://example.org/feed", interval=3600, tags=("iraq",))
 

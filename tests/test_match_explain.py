@@ -15,6 +15,7 @@ from monitor.match import PartCheck, RuleCheck, RuleSet, explain, load_rules, ma
 from monitor.match.examples import example_article
 from monitor.match.explain import MAX_HITS
 from monitor.model import Article
+from tests.fakes import small_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = Path(__file__).parent / "data" / "seeds"
@@ -57,31 +58,6 @@ def test_explain_agrees_with_match_over_seeds_and_examples() -> None:
 def test_explain_is_pure() -> None:
     article = seed("003_c4c6268c7a218cda.txt")
     assert explain(article, shipped()) == explain(article, shipped())
-
-
-SMALL = """\
-entities:
-  - {id: tanf, kind: base, name: Al-Tanf Garrison, aliases: [Tanf, al-Tanf]}
-  - {id: kh, kind: militia, name: Kataib Hezbollah, aliases: [Kataib Hezbollah]}
-terms:
-  attack: [drone, rocket]
-  us: [US forces]
-  veto: [US strike]
-rules:
-  - {id: sentence, title: S, severity: low, all: [{kind: base}, {terms: attack}],
-     none: [{terms: veto}]}
-  - {id: window, title: W, severity: medium, within: 8,
-     all: [{kind: militia}, {terms: attack}, {terms: us}], none: [{terms: veto}]}
-  - {id: title-only, title: T, severity: high, field: title, all: [{entity: tanf}]}
-  - {id: any-of, title: A, severity: low, field: body,
-     any: [{entity: kh}, {terms: us}], none: [{terms: veto}]}
-"""
-
-
-@pytest.fixture
-def small(tmp_path: Path) -> RuleSet:
-    (tmp_path / "r.yaml").write_text(SMALL, encoding="utf-8")
-    return load_rules(tmp_path)
 
 
 def checks(text: str, ruleset: RuleSet, title: str = "") -> dict[str, RuleCheck]:
@@ -205,3 +181,8 @@ def test_a_broken_rule_file_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as info:
         load_rules(tmp_path)
     assert "b.yaml:7:" in str(info.value) and "atack" in str(info.value)
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> RuleSet:
+    return small_rules(tmp_path)

@@ -13,6 +13,7 @@ from monitor.match import RuleSet, check_examples, load_rules, match, normalise
 from monitor.match.engine import SNIPPET_LIMIT
 from monitor.match.examples import example_article
 from monitor.model import Article, severity_rank
+from tests.fakes import small_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = Path(__file__).parent / "data" / "seeds"
@@ -208,31 +209,6 @@ def test_check_examples_reports_failures(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- scope semantics
 
-SMALL = """\
-entities:
-  - {id: tanf, kind: base, name: Al-Tanf Garrison, aliases: [Tanf]}
-  - {id: kh, kind: militia, name: Kataib Hezbollah, aliases: [Kataib Hezbollah]}
-terms:
-  attack: [drone, rocket]
-  us: [US forces]
-  veto: [US strike]
-rules:
-  - {id: sentence, title: S, severity: low, all: [{kind: base}, {terms: attack}],
-     none: [{terms: veto}]}
-  - {id: window, title: W, severity: medium, within: 8,
-     all: [{kind: militia}, {terms: attack}, {terms: us}], none: [{terms: veto}]}
-  - {id: title-only, title: T, severity: high, field: title, all: [{entity: tanf}]}
-  - {id: any-of, title: A, severity: low, field: body,
-     any: [{entity: kh}, {terms: us}], none: [{terms: veto}]}
-"""
-
-
-@pytest.fixture
-def small(tmp_path: Path) -> RuleSet:
-    (tmp_path / "r.yaml").write_text(SMALL, encoding="utf-8")
-    return load_rules(tmp_path)
-
-
 def test_sentence_scope(small: RuleSet) -> None:
     assert "sentence" in rule_ids(example_article("A drone hit Tanf."), small)
     assert "sentence" not in rule_ids(example_article("A drone flew. Tanf is quiet."), small)
@@ -286,3 +262,8 @@ def test_long_sentence_snippet_is_trimmed_around_the_evidence(small: RuleSet) ->
 def test_empty_article_matches_nothing(small: RuleSet) -> None:
     assert match(example_article(""), small) == ()
     assert match(example_article("   \n  "), shipped()) == ()
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> RuleSet:
+    return small_rules(tmp_path)

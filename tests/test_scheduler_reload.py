@@ -164,17 +164,6 @@ def test_a_poll_keeps_the_set_it_started_with(tmp_path: Path, sample_site: Site,
 # --- the daemon, as systemd runs it --------------------------------------------------------------
 
 
-@pytest.fixture
-def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(60)
-    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-    yield sock
-    sock.close()
-
-
 def hup_and_wait(proc: subprocess.Popen[str], sock: socket.socket) -> None:
     proc.send_signal(signal.SIGHUP)
     assert sock.recv(256).startswith(b"RELOADING=1\nMONOTONIC_USEC=")

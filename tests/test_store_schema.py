@@ -10,18 +10,13 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import StoreError
-from monitor.model import Alert, Entry, Feed, Match, PollResult, StoryView
+from monitor.model import Alert, Entry, Feed, Match, PollResult
 from monitor.store import Store
 from monitor.store.schema import MIGRATIONS
+from tests.fakes import story_view
 
 NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
 
-
-def story_view(title: str = "T") -> StoryView:
-    return StoryView(id=0, title=title, severity="high", first_seen=NOW, last_seen=NOW,
-                     event_date=None, entities=frozenset(), sites=frozenset(),
-                     groups=frozenset(), rules=frozenset(), outlets=frozenset(),
-                     text_sample="")
 FEED = Feed(name="f", url="https://example.org/feed.xml", interval=3600)
 
 
