@@ -107,6 +107,8 @@ def decode_record(raw: bytes) -> dict[str, Any]:
         raise BadLine(f"not UTF-8 (byte {e.start + 1})") from None
     except json.JSONDecodeError as e:
         raise BadLine(f"not JSON: {e.msg} at column {e.colno}") from None
+    except ValueError as e:  # e.g. an integer longer than Python converts
+        raise BadLine(f"not usable JSON: {str(e)[:80]}") from None
     except RecursionError:
         raise BadLine("not JSON: nested too deeply") from None
     if not isinstance(record, dict):
@@ -148,9 +150,9 @@ def parse_time(value: str | None, record_id: str | int, field: str) -> datetime 
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadLine(f"{field!r} is not an ISO 8601 date: {value[:40]!r}", record_id) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def verdict(record_id: str | int, matches: Sequence[Match]) -> dict[str, Any]:

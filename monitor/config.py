@@ -9,6 +9,7 @@ environment variable and ``X_file`` a file that holds the secret. The reference 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -27,10 +28,11 @@ from monitor.deliver.settings import (
 )
 from monitor.errors import ConfigError
 from monitor.model import SEVERITIES, Feed, Severity
-from monitor.net import NetConfig
+from monitor.net import NetConfig, redact_url
 
 DEFAULT_INTERVAL = 3600
 MIN_INTERVAL = 60
+MAX_DURATION = 10 * 365 * 86400  # seconds: anything longer is a typo, and breaks timedelta
 
 # The schema: section → allowed keys. Tested against deploy/monitor.toml.example and the README.
 KEYS: dict[str, frozenset[str]] = {
@@ -129,10 +131,13 @@ class _Reader:
             raise self.error(f"must be a {want}, not {type(value).__name__}", name)
         return value
 
-    def positive(self, name: str, default: float, kind: type = float) -> Any:
+    def positive(self, name: str, default: float, kind: type = float,
+                 most: float = 10 * 365 * 86400) -> Any:
         value = self.get(name, (int, float) if kind is float else int, default)
-        if value <= 0:
-            raise self.error("must be greater than zero", name)
+        if not math.isfinite(value) or value <= 0:
+            raise self.error("must be a number greater than zero", name)
+        if value > most:
+            raise self.error(f"must be at most {most:g}", name)
         return kind(value)
 
     def strings(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -173,7 +178,7 @@ def parse_duration(value: object) -> int | None:
 
 def check_url(reader: _Reader, name: str, url: str, *, secret: bool = False) -> str:
     """An absolute http(s) URL with a host; the message never echoes a secret URL."""
-    shown = "the URL" if secret else repr(url)
+    shown = "the URL" if secret else repr(redact_url(url))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -244,7 +249,7 @@ def _network(r: _Reader) -> NetConfig:
         read_timeout=r.positive("read_timeout", default.read_timeout),
         total_timeout=r.positive("total_timeout", default.total_timeout),
         max_bytes=r.positive("max_bytes", default.max_bytes, int),
-        max_redirects=r.get("max_redirects", int, default.max_redirects),
+        max_redirects=_redirects(r, default.max_redirects),
         allow_private=allow,
         user_agent=r.get("user_agent", str, default.user_agent),
     )
@@ -258,8 +263,17 @@ def _stories(r: _Reader) -> StoriesConfig:
         seconds = parse_duration(raw)
         if seconds is None or seconds < 0:
             raise r.error("must be seconds or a duration such as '30m', '3d'", key)
+        if seconds > MAX_DURATION:
+            raise r.error("must be at most ten years", key)
         values[key] = seconds
     return StoriesConfig(**values)
+
+
+def _redirects(r: _Reader, default: int) -> int:
+    value: int = r.get("max_redirects", int, default)
+    if not 0 <= value <= 20:
+        raise r.error("must be between 0 and 20", "max_redirects")
+    return value
 
 
 def _feeds(path: Path, items: list[Any], top: _Reader) -> tuple[Feed, ...]:
@@ -281,6 +295,8 @@ def _feeds(path: Path, items: list[Any], top: _Reader) -> tuple[Feed, ...]:
             raise r.error("must be seconds or a duration such as '15m' or '1h'", "interval")
         if interval < MIN_INTERVAL:
             raise r.error(f"must be at least {MIN_INTERVAL} seconds", "interval")
+        if interval > MAX_DURATION:
+            raise r.error("must be at most ten years", "interval")
         feeds.append(Feed(name=name, url=url, interval=interval, tags=r.strings("tags")))
     return tuple(feeds)
 

@@ -100,11 +100,13 @@ def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Artic
         if severity_rank(top) >= severity_rank(view.severity):
             return Outcome(entry_id, "edit", story_id,
                            f"edited; severity {top} does not raise its story's {view.severity}")
+        if policy.is_stale(article.published, now,
+                           timedelta(seconds=ctx.config.stories.max_age)):
+            return Outcome(entry_id, "edit", story_id, "edited; stale, so it raises nothing")
         view = replace(view, severity=top)
         store.save_story(view, now)
         alerted = store.alerted_severity(story_id)
-        stale = policy.is_stale(article.published, now,
-                                timedelta(seconds=ctx.config.stories.max_age))
+        stale = False
         decision = policy.story_decision(opened=False, stale=stale, duplicate=False,
                                          severity=top, alerted=alerted)
         queued = _queue(ctx, feed, story_id, view, decision, alerted, article, matches, now,
@@ -128,12 +130,14 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
         view = stories.updated_view(None, 0, decided, article, now)
         story_id = store.open_story(entry_id, view, now)
         view = replace(view, id=story_id)
-    else:
+    stale = policy.is_stale(article.published, now, timedelta(seconds=settings.max_age))
+    if decided.story_id is not None:
         story_id = decided.story_id
         old = next(v for v in recent if v.id == story_id)
         view = stories.updated_view(old, story_id, decided, article, now)
+        if stale:  # old news joins its story but does not raise what it alerts on
+            view = replace(view, severity=old.severity)
         store.save_story(view, now)
-    stale = policy.is_stale(article.published, now, timedelta(seconds=settings.max_age))
     alerted = store.alerted_severity(story_id)
     decision = policy.story_decision(opened=decided.story_id is None, stale=stale,
                                      duplicate=False, severity=view.severity, alerted=alerted)
@@ -179,7 +183,8 @@ def _queue(ctx: Context, feed: Feed, story_id: int, view: StoryView, decision: p
         previous = store.story_alert_times(story_id, target)
         step = policy.plan(decision, now=now, pending=pending is not None, previous=previous,
                            group_wait=group_wait,
-                           update_interval=timedelta(seconds=settings.update_interval))
+                           update_interval=timedelta(seconds=settings.update_interval),
+                           pending_new=pending is not None and pending[1].kind == "new")
         if step.action == "refresh" and pending is not None:
             alert_id, old = pending
             store.refresh_alert(alert_id, replace(

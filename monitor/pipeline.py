@@ -114,8 +114,9 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     ruleset = ctx.ruleset
     state = ctx.store.feed_state(feed.name)
     result = sources.poll(feed, state, ctx.client, ctx.config.max_entries_per_feed)
-    ctx.store.record_poll(result, now, now + timedelta(seconds=feed.interval))
+    next_poll = now + timedelta(seconds=feed.interval)
     if result.status != "ok":
+        ctx.store.record_poll(result, now, next_poll)
         report = FeedReport(feed=feed.name, status=result.status, error=result.error)
         log.log(logging.WARNING if result.error else logging.INFO,
                 "feed=%s status=%s http=%s new=0 matches=0 alerts=0%s", feed.name,
@@ -155,6 +156,9 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
             notes.append(f"stale, not alerted: {article.title!r} ({outcome.reason.split(';')[0]})")
         log.debug("entry=%d feed=%s decision=%s story=%s reason=%r", outcome.entry_id,
                   feed.name, outcome.decision, outcome.story_id, outcome.reason)
+    # Validators only now: a crash in the loop leaves them as they were, so the next poll
+    # fetches the feed again instead of getting a 304 and skipping the unprocessed entries.
+    ctx.store.record_poll(result, now, next_poll)
     log.info("feed=%s status=ok http=%s entries=%d new=%d matches=%d alerts=%d", feed.name,
              result.http_status, len(result.entries), new, matched, alerts)
     return FeedReport(feed=feed.name, status="ok", entries=len(result.entries), new=new,

@@ -122,6 +122,7 @@ class _Flags:
     that took a lock the interrupted main thread holds would deadlock)."""
 
     reload = False
+    stop_signal: str | None = None
 
 
 def run_daemon(ctx: Context, stop: threading.Event | None = None) -> None:
@@ -132,7 +133,7 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None) -> None:
     flags = _Flags()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal=%s stopping after the work in hand", signal.Signals(signum).name)
+        flags.stop_signal = signal.Signals(signum).name  # logged by the main loop, not here
         stop.set()
 
     def on_hup(signum: int, frame: FrameType | None) -> None:
@@ -156,6 +157,8 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None) -> None:
                 reload_rules(ctx)
                 sd_notify("READY=1")
     finally:
+        if flags.stop_signal:
+            log.info("signal=%s stopping after the work in hand", flags.stop_signal)
         sd_notify("STOPPING=1")
         scheduler.shutdown(wait=True)
         for sig, handler in previous.items():

@@ -142,3 +142,14 @@ def test_each_seed_gets_the_severity_a_reader_would_give_it() -> None:
              for p in SEED_TEXTS]
     out = records(run_match(lines).stdout)
     assert {r["id"]: r["rules"][0]["severity"] for r in out} == SEED_SEVERITY
+
+
+def test_lines_that_break_python_limits_are_bad_lines_not_a_crash() -> None:
+    lines = ['{"id": ' + "9" * 5000 + "}",
+             json.dumps({"id": "old", "text": "x", "published": "0001-01-01T00:00:00+01:00"}),
+             json.dumps(BARE)]
+    result = run_match(lines)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    out = records(result.stdout)
+    assert [("error" in r) for r in out] == [True, True, False]
+    assert out[2]["id"] == 42 and out[2]["matched"] is True

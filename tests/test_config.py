@@ -164,3 +164,20 @@ def test_stories_settings(tmp_path: Path) -> None:
     assert config.stories.update_interval == 1800 and config.stories.max_age == 3 * 86400
     assert error_of(tmp_path, MINIMAL + '[stories]\nmax_age = "soon"\n').key == "stories.max_age"
     assert error_of(tmp_path, MINIMAL + '[stories]\nwindo = "5d"\n').key == "stories.windo"
+
+
+@pytest.mark.parametrize(("extra", "key"), [
+    ("[delivery]\nbackoff_base = inf\n", "delivery.backoff_base"),
+    ("[network]\ntotal_timeout = nan\n", "network.total_timeout"),
+    ("[network]\nmax_redirects = -1\n", "network.max_redirects"),
+    ('[stories]\nwindow = "999999999999d"\n', "stories.window"),
+])
+def test_numbers_that_would_break_at_run_time_are_refused(tmp_path: Path, extra: str,
+                                                          key: str) -> None:
+    assert error_of(tmp_path, MINIMAL + extra).key == key
+
+
+def test_a_bad_feed_url_error_does_not_echo_its_query_token(tmp_path: Path) -> None:
+    err = error_of(tmp_path, MINIMAL.replace("https://example.org/feed.xml",
+                                             "ftp://example.org/feed?token=S3CRET"))
+    assert err.key == "feeds[0].url" and "S3CRET" not in str(err)

@@ -146,3 +146,31 @@ def test_without_routes_low_context_matches_are_not_pushed() -> None:
 ])
 def test_routes(routes: tuple[RouteConfig, ...], expected: list[str]) -> None:
     assert route(routes, {"slack": object(), "email": object()}, MATCHES, FEED) == expected
+
+
+class Broken(Target):
+    """A target with a bug for one story: raises something that is not a DeliveryError."""
+
+    def send(self, alert: Alert) -> None:
+        self.tried.append(alert.key)
+        if alert.story_id == 1:
+            raise KeyError("a rendering bug")
+        self.sent.append(alert)
+
+
+def test_a_target_bug_on_one_alert_does_not_block_the_others(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "m.db")
+    store.sync_feeds([FEED])
+    with store.transaction():
+        for n in (1, 2):
+            e = Entry(feed="f", guid=f"g{n}", link=f"https://example.org/{n}", title="t",
+                      summary="s", published=NOW)
+            eid = store.add_entry(e, None, NOW)
+            sid = store.open_story(eid, story_view(), NOW)
+            store.add_alert(build_alert(f"id{n}", "t", sid, FEED, article(), MATCHES, NOW))
+    target, clock = Broken("t", []), Clock()
+    for _ in range(POLICY.max_attempts):
+        deliver(store, {"t": target}, POLICY, clock=clock, rng=random.Random(5))
+        clock.now += timedelta(seconds=POLICY.backoff_max + 1)
+    assert [a.story_id for a in target.sent] == [2]
+    assert store.alert_counts() == {"sent": 1, "dead": 1}

@@ -205,3 +205,36 @@ def test_find_seen_tells_an_edited_entry(ctx: Context) -> None:
     changed = ctx.store.find_seen("wire", link, link, Entry(**{**same.__dict__,
                                                                "title": "Now different"}))
     assert changed is not None and changed.edited
+
+
+def test_an_escalation_within_the_group_wait_raises_the_first_alert(ctx: Context) -> None:
+    put(ctx, "shafaq", SEEDS["001"], T0, T0)  # high; its alert waits a minute
+    rise = put(ctx, "national", SEEDS["000"], T0, T0 + timedelta(seconds=20))  # critical
+    assert rise.alerts == 0, "no separate escalation before the first alert"
+    (alert,) = [d.alert for d in ctx.store.claim_due(T0 + timedelta(minutes=2),
+                                                     T0 + timedelta(minutes=7))]
+    assert alert.kind == "new" and alert.severity == "critical" and len(alert.articles) == 2
+
+
+def test_a_stale_report_does_not_raise_its_story(ctx: Context) -> None:
+    first = put(ctx, "shafaq", SEEDS["001"], T0, T0)  # high
+    ctx.store.db.execute("UPDATE alerts SET state = 'sent', sent_at = next_attempt_at")
+    late = put(ctx, "national", SEEDS["000"], T0, T0 + timedelta(days=3, hours=2))
+    assert late.decision == "stale" and late.story_id == first.story_id
+    view = ctx.store.story_view(first.story_id or 0)
+    assert view is not None and view.severity == "high"
+    fresh = put(ctx, "fassel", SEEDS["001"] + " A follow-up.", T0 + timedelta(days=3),
+                T0 + timedelta(days=3, hours=3), title="Follow-up on the Ain al-Asad attack")
+    assert fresh.decision in ("update", "duplicate"), fresh
+
+
+def test_a_copy_from_another_feed_never_counts_as_edited(ctx: Context) -> None:
+    first = put(ctx, "national", SEEDS["000"], T0, T0, url="https://national.example/a")
+    feed_row(ctx, "aggregator")
+    copy = Entry(feed="aggregator", guid="agg-1", link="https://national.example/a",
+                 title="Copy", summary="", published=T0)
+    with ctx.store.transaction():
+        ctx.store.add_entry(copy, "https://national.example/a", T0, duplicate_of=first.entry_id)
+    retitled = Entry(**{**copy.__dict__, "title": "Copy, retitled"})
+    seen = ctx.store.find_seen("aggregator", "agg-1", "https://national.example/a", retitled)
+    assert seen is not None and seen.same_guid and not seen.edited

@@ -49,7 +49,7 @@ backoff_base = 1
 backoff_max = 1
 
 [stories]
-max_age = "100000d"   # the sample articles are from 2019-2024: none is stale here
+max_age = "3650d"   # the sample articles are from 2019-2024: none is stale here
 
 [[feeds]]
 name = "rss"

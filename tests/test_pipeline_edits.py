@@ -7,6 +7,8 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from monitor.cli import build_context
 from monitor.config import load_config
 from monitor.demo import serve_site
@@ -64,3 +66,32 @@ def test_an_edit_that_raises_severity_escalates_once(tmp_path: Path) -> None:
         assert "alerts=1" in summary
         again, _ = check(config)
         assert again == ""
+
+
+def test_a_crash_mid_poll_keeps_the_old_validators(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitor.pipeline as pipeline
+
+    seeds = {p.stem[:3]: p.read_text(encoding="utf-8") for p in (DATA / "seeds").glob("*.txt")}
+    site = tmp_path / "site"
+    site.mkdir()
+    publish(site, "Rocket attack on US forces at Ain al-Asad", seeds["001"])
+    with serve_site(site) as (base, _):
+        config_path = tmp_path / "monitor.toml"
+        config_path.write_text(f'database = "m.db"\nrules = "{(ROOT / "rules").as_posix()}"\n'
+                               '[network]\nallow_private = ["127.0.0.1"]\n'
+                               f'[[feeds]]\nname = "wire"\nurl = "{base}/feeds/rss.xml"\n'
+                               '[targets.console]\ntype = "console"\n', encoding="utf-8")
+
+        def crash(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("database is locked")
+
+        monkeypatch.setattr(pipeline, "ingest", crash)
+        with pytest.raises(RuntimeError):
+            check(config_path)
+        monkeypatch.undo()
+        store = Store.open(tmp_path / "m.db")
+        assert store.feed_state("wire").etag is None, "not marked as read"
+        store.close()
+        out, summary = check(config_path)  # the entry is processed on the next poll
+        assert out.startswith("[HIGH]") and "alerts=1" in summary

@@ -107,3 +107,46 @@ def test_poll_errors_are_values(sample_site: tuple[str, list[tuple[str, dict[str
     assert missing.error and "HTTP 404" in missing.error
     assert blocked.status == "error" and blocked.error
     assert "127.0.0.1" in blocked.error
+
+
+def json_feed(items: str) -> Response:
+    body = ('{"version": "https://jsonfeed.org/version/1.1", "items": [' + items + "]}").encode()
+    return Response(url="https://x.example.org/feed.json", status=200,
+                    headers={"content-type": "application/feed+json"}, content=body)
+
+
+def xml_response(body: str) -> Response:
+    return Response(url="https://x.example.org/feed", status=200,
+                    headers={"content-type": "application/xml"}, content=body.encode())
+
+
+@pytest.mark.parametrize("response", [
+    json_feed('{"id": "a", "date_published": "0001-01-01T00:00:00+01:00"}'),
+    xml_response("<rss version='2.0'><channel><title>x</title><item><guid>a</guid>"
+                 "<pubDate>0000-01-01T00:00:00Z</pubDate></item></channel></rss>"),
+    xml_response("<feed xmlns='http://www.w3.org/2005/Atom'><title>x</title><entry><id>a</id>"
+                 "<updated>9999-12-31T23:59:59-14:00</updated></entry></feed>"),
+])
+def test_an_out_of_range_date_is_no_date_not_a_crash(response: Response) -> None:
+    result = parse("ex", response)
+    assert result.status == "ok" and result.entries[0].published is None
+
+
+def test_deeply_nested_json_is_an_error_value() -> None:
+    result = parse("ex", Response(url="https://x.example.org/", status=200,
+                                  headers={"content-type": "application/json"},
+                                  content=b"[" * 100_000))
+    assert result.status == "error" and result.error and "not a feed" in result.error
+
+
+def test_one_bad_item_url_does_not_lose_the_feed() -> None:
+    result = parse("ex", json_feed('{"id": "bad", "url": "http://[::1"}, '
+                                   '{"id": "good", "url": "https://x.example.org/a"}'))
+    assert result.status == "ok"
+    assert [(e.guid, e.link) for e in result.entries] == [
+        ("bad", None), ("good", "https://x.example.org/a")]
+
+
+def test_c1_controls_and_bidi_overrides_are_dropped_from_feed_text() -> None:
+    result = parse("ex", json_feed('{"id": "a", "title": "a\\u009b31m b\\u202e c\\u2066d"}'))
+    assert result.entries[0].title == "a31m b cd"

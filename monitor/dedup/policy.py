@@ -48,13 +48,14 @@ def story_decision(*, opened: bool, stale: bool, duplicate: bool, severity: Seve
 
 def plan(decision: Decision, *, now: datetime, pending: bool,
          previous: Sequence[datetime], group_wait: timedelta,
-         update_interval: timedelta) -> Plan:
-    """The plan for one target. ``pending``: the story has an alert to it not yet attempted;
+         update_interval: timedelta, pending_new: bool = False) -> Plan:
+    """The plan for one target. ``pending``: the story has an alert to it not yet attempted
+    (``pending_new``: it is the story's first alert, still in its group wait);
     ``previous``: when its earlier alerts to it were (or will first be) sent."""
     if decision in ("duplicate", "stale"):
         return Plan("none")
-    if pending and decision != "escalation":
-        return Plan("refresh")
+    if pending and (decision != "escalation" or pending_new):
+        return Plan("refresh")  # an escalation within the group wait raises the first alert
     if decision == "new":
         return Plan("queue", "new", now + group_wait)
     if decision == "escalation":

@@ -53,7 +53,7 @@ def deliver(store: Store, targets: Mapping[str, Target], policy: DeliveryConfig,
     start = clock()
     sent = retrying = dead = 0
     errors: list[str] = []
-    while batch := store.claim_due(start, start + LEASE):
+    while batch := store.claim_due(start, clock() + LEASE):
         for due in batch:
             alert = due.alert
             target = targets.get(alert.target)
@@ -62,7 +62,10 @@ def deliver(store: Store, targets: Mapping[str, Target], policy: DeliveryConfig,
                     raise DeliveryError(f"target {alert.target!r} is no longer configured",
                                         transient=False)
                 target.send(alert)
-            except DeliveryError as e:
+            except Exception as e:
+                if not isinstance(e, DeliveryError):
+                    log.exception("alert=%s target=%s error=unexpected", alert.key, alert.target)
+                    e = DeliveryError(f"unexpected {type(e).__name__}: {e}", transient=True)
                 attempts = due.attempts + 1
                 give_up = not e.transient or attempts >= policy.max_attempts
                 retry_at = None if give_up else clock() + timedelta(

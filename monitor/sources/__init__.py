@@ -109,9 +109,14 @@ def _link(item: Mapping[str, Any]) -> str | None:
 
 def _date(item: Mapping[str, Any]) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = item.get(key)
+        # The plain dict lookup: FeedParserDict maps a missing updated_parsed to
+        # published_parsed with a DeprecationWarning (feedparser issue 310).
+        value = dict.get(item, key) if isinstance(item, dict) else item.get(key)
         if value:
-            return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            except (ValueError, OverflowError, OSError):  # year 0, year 10000…: no date
+                continue
     return None
 
 

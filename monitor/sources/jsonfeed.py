@@ -23,7 +23,7 @@ def parse_json_feed(feed_name: str, body: bytes, base_url: str,
     """Entries of a JSON Feed; raises ValueError with a reason when the body is not one."""
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"invalid JSON: {e}") from e
     if not isinstance(doc, dict) or doc.get("version") not in VERSIONS:
         raise ValueError("JSON without a JSON Feed version")
@@ -36,7 +36,10 @@ def parse_json_feed(feed_name: str, body: bytes, base_url: str,
 
 def _entry(feed_name: str, item: dict[str, Any], base_url: str) -> Entry:
     url = item.get("url") or item.get("external_url")
-    link = urljoin(base_url, url) if isinstance(url, str) else None
+    try:
+        link = urljoin(base_url, url) if isinstance(url, str) else None
+    except ValueError:  # e.g. "http://[::1": this item has no usable link
+        link = None
     if link and not link.startswith(("http://", "https://")):
         link = None
     title = html_to_text(str(item.get("title") or ""))
@@ -55,7 +58,7 @@ def _date(item: dict[str, Any]) -> datetime | None:
         if isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
+                return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+            except (ValueError, OverflowError):
                 continue
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     return None

@@ -191,11 +191,12 @@ class Store(NearIndex, StoryQueries):
                   entry: Entry | None = None) -> Seen | None:
         """The entry already stored with this guid in this feed, or else the first one with
         this canonical URL in any feed; None when the entry is new. Given ``entry``, ``edited``
-        says whether the stored one (same guid) has another title or summary."""
+        says whether the stored one (same guid) has another title or summary (never for a copy
+        recorded as a duplicate of another feed's entry: the original decides)."""
         title, summary = (entry.title, entry.summary) if entry else (None, None)
         row = self.db.execute(
-            "SELECT id, (feed = ? AND guid = ?) AS same,"
-            " (? IS NOT NULL AND (title != ? OR summary != ?)) FROM entries"
+            "SELECT id, (feed = ? AND guid = ?) AS same, (? IS NOT NULL AND duplicate_of IS NULL"
+            " AND (title != ? OR summary != ?)) FROM entries"
             " WHERE (feed = ? AND guid = ?) OR (? IS NOT NULL AND canonical_url = ?)"
             " ORDER BY same DESC, duplicate_of IS NOT NULL, id LIMIT 1",
             [feed, guid, title, title, summary, feed, guid, canonical_url,
