@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,7 +41,8 @@ KEYS: dict[str, frozenset[str]] = {
     "stories": frozenset({"window", "max_age", "group_wait", "update_interval"}),
     "network": frozenset({"connect_timeout", "read_timeout", "total_timeout", "max_bytes",
                           "max_redirects", "allow_private", "user_agent"}),
-    "delivery": frozenset({"max_attempts", "backoff_base", "backoff_max", "min_severity"}),
+    "delivery": frozenset({"max_attempts", "backoff_base", "backoff_max", "min_severity",
+                           "max_age", "min_interval"}),
     "feeds": frozenset({"name", "url", "interval", "tags"}),
     "routes": frozenset({"targets", "min_severity", "tags"}),
     "targets.console": frozenset({"type", "color"}),
@@ -66,6 +67,11 @@ class DeliveryConfig:
     # Without [[routes]], alerts at this severity or above go to every target; lower matches
     # (context rules such as a US strike on a militia) are recorded but not pushed.
     min_severity: Severity = "medium"
+    max_age: float = 86400.0  # seconds: an alert still undelivered this long after it was queued
+    # is dead (and raises an operator alert)
+    # target name -> seconds between two sends to it; overrides the type's default (slack 1 s,
+    # others 0)
+    min_interval: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -222,16 +228,35 @@ def _build(path: Path, data: Mapping[str, Any], env: Mapping[str, str]) -> Confi
         backoff_base=delivery_r.positive("backoff_base", 30.0),
         backoff_max=delivery_r.positive("backoff_max", 3600.0),
         min_severity=min_severity,
+        max_age=delivery_r.positive("max_age", 86400.0),
+        min_interval=_min_interval(delivery_r),
     )
     stories = _stories(_Reader(path, "stories", top.get("stories", dict, {}), "stories"))
     feeds = _feeds(path, top.get("feeds", list, []), top)
     targets = _targets(path, top.get("targets", dict, {}), env, top)
     routes = _routes(path, top.get("routes", list, []), targets)
+    for name in delivery.min_interval:
+        if name not in targets:
+            raise delivery_r.error(f"names target '{name}', which is not configured",
+                                   "min_interval")
     return Config(
         path=path, database=database, rules=rules, network=network, delivery=delivery,
         stories=stories, feeds=feeds, targets=targets, routes=routes,
         max_entries_per_feed=top.positive("max_entries_per_feed", 200, int),
     )
+
+
+def _min_interval(r: _Reader) -> dict[str, float]:
+    """``[delivery] min_interval = {name = seconds}``: per-target pacing overrides."""
+    table = r.get("min_interval", dict, {})
+    out: dict[str, float] = {}
+    for name, value in table.items():
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or not 0 <= value <= 3600):
+            raise r.error(f"'{name}' must be a number of seconds from 0 to 3600",
+                          "min_interval")
+        out[name] = float(value)
+    return out
 
 
 def _network(r: _Reader) -> NetConfig:

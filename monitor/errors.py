@@ -70,14 +70,18 @@ class DeliveryError(MonitorError):
     """A target did not accept an alert.
 
     ``transient`` failures are retried with backoff (honouring ``retry_after`` seconds when the
-    target gave one); permanent ones go to the dead-letter state at once.
+    target gave one); permanent ones go to the dead-letter state at once. ``gone`` says the
+    destination itself is gone (HTTP 410, an archived Slack channel, a revoked token): the relay
+    disables the target and keeps its alerts pending until an operator re-enables it.
     """
 
     def __init__(
-        self, message: str, *, transient: bool, retry_after: float | None = None
+        self, message: str, *, transient: bool, retry_after: float | None = None,
+        gone: bool = False,
     ) -> None:
         self.transient = transient
         self.retry_after = retry_after
+        self.gone = gone
         super().__init__(message)
 
 

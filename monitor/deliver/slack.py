@@ -10,7 +10,7 @@ Outcomes (Slack's documented webhook errors):
 408, 5xx, network errors, timeouts          transient
 400/403/404/410 (``invalid_payload``,       permanent; the body code is in the message
 ``channel_is_archived``, ``no_service``,
-``invalid_token`` …) and other 4xx
+``invalid_token`` …) and other 4xx         (410 and the codes in ``GONE_CODES``: ``gone``)
 address refused by the network guard        permanent
 ==========================================  =============================================
 
@@ -30,6 +30,8 @@ from monitor.errors import DeliveryError
 from monitor.model import Alert
 
 _HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+# Body codes saying the webhook will never work again: the target is disabled (``gone``).
+GONE_CODES = frozenset({"channel_is_archived", "no_service", "invalid_token", "team_disabled"})
 
 
 def slack_outcome(name: str, status: int, headers: Mapping[str, str],
@@ -57,12 +59,14 @@ def slack_outcome(name: str, status: int, headers: Mapping[str, str],
         if status in (403, 404, 410):
             hint = "; the webhook may be revoked or its channel archived: configure a new URL"
         return DeliveryError(f"{where}: rejected with HTTP {status} {code!r}{hint}",
-                             transient=False)
+                             transient=False, gone=status == 410 or code in GONE_CODES)
     return DeliveryError(f"{where}: unexpected HTTP {status}", transient=True)
 
 
 class SlackTarget:
     """Posts Block Kit messages to a Slack incoming webhook."""
+
+    min_interval = 1.0  # seconds between two posts (Slack allows about one per second)
 
     def __init__(self, name: str, settings: SlackSettings, client: HttpPoster) -> None:
         self.name = name

@@ -263,7 +263,8 @@ def webhook_outcome(name: str, status: int, headers: Mapping[str, str],
                              transient=False)
     if status == 410:
         return DeliveryError(f"{where}: endpoint gone (HTTP 410); the receiver asked for no "
-                             "more webhooks: disable or update the target", transient=False)
+                             "more webhooks: disable or update the target", transient=False,
+                             gone=True)
     retry_after = parse_retry_after(header(headers, "Retry-After"))
     if status in _THROTTLED:
         return DeliveryError(f"{where}: throttled (HTTP {status})", transient=True,

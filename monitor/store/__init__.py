@@ -11,22 +11,30 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
 from monitor.errors import StoreError
 from monitor.model import Alert, Article, Entry, Feed, FeedState, Match, PollResult
+from monitor.store.alerts import AlertQueries
 from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out, evidence_to_dict
 from monitor.store.near import NearIndex
 from monitor.store.schema import MIGRATIONS
 from monitor.store.stories import StoryQueries
 
 __all__ = ["DueAlert", "Seen", "Store"]
+
+
+def _precise(value: datetime) -> str:
+    """``dt_out`` keeping the microseconds (a target's last send, for sub-second pacing)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class DueAlert:
     attempts: int
 
 
-class Store(NearIndex, StoryQueries):
+class Store(NearIndex, StoryQueries, AlertQueries):
     """Open with ``Store.open(path)``; safe to share across threads (a connection per thread).
 
     Near-duplicate fingerprints (``add_fingerprint``, ``near_candidates``, ``find_near``) are
@@ -260,28 +268,109 @@ class Store(NearIndex, StoryQueries):
 
     def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[DueAlert]:
         """Take up to ``limit`` alerts due at ``now`` (pending, or ``sending`` whose lease ran
-        out after a crash) and lease them until ``lease_until`` so no one else sends them."""
+        out after a crash) and lease them until ``lease_until`` so no one else sends them.
+        Alerts to a disabled target, or to one paused past ``now``, are left alone."""
         with self.transaction() as db:
             rows = db.execute(
                 "SELECT id, payload, attempts FROM alerts WHERE state IN ('pending', 'sending')"
-                " AND next_attempt_at <= ? ORDER BY id LIMIT ?", [dt_out(now), limit]).fetchall()
+                " AND next_attempt_at <= ? AND target NOT IN (SELECT name FROM target_state"
+                " WHERE disabled_at IS NOT NULL OR paused_until > ?) ORDER BY id LIMIT ?",
+                [dt_out(now), dt_out(now), limit]).fetchall()
             for row in rows:
                 db.execute("UPDATE alerts SET state = 'sending', next_attempt_at = ? WHERE id = ?",
                            [dt_out(lease_until), row[0]])
         return [DueAlert(id=r[0], alert=alert_from_json(r[1]), attempts=r[2]) for r in rows]
 
     def mark_sent(self, alert_id: int, now: datetime) -> None:
+        """Record a send, and the time of the target's last send (for pacing)."""
         with self.transaction() as db:
             db.execute("UPDATE alerts SET state = 'sent', sent_at = ?, attempts = attempts + 1,"
                        " last_error = NULL WHERE id = ?", [dt_out(now), alert_id])
+            db.execute("INSERT INTO target_state (name, last_sent_at) SELECT target, ? FROM"
+                       " alerts WHERE id = ? ON CONFLICT(name) DO UPDATE SET"
+                       " last_sent_at = excluded.last_sent_at",
+                       [_precise(now), alert_id])
 
-    def mark_failed(self, alert_id: int, error: str, retry_at: datetime | None) -> None:
-        """Record a failed attempt: back to ``pending`` until ``retry_at``, or ``dead``."""
+    def mark_failed(self, alert_id: int, error: str, retry_at: datetime | None,
+                    operator_alerts: Sequence[Alert] = ()) -> None:
+        """Record a failed attempt: back to ``pending`` until ``retry_at``, or ``dead``; queue
+        ``operator_alerts`` (about a dead one) in the same transaction."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE alerts SET state = ?, attempts = attempts + 1, last_error = ?,"
                 " next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
                 ["pending" if retry_at else "dead", error, dt_out(retry_at), alert_id])
+            for alert in operator_alerts:
+                self.add_alert(alert)
+
+    def release(self, alert_id: int, at: datetime, error: str | None = None) -> None:
+        """Give a leased alert back, not attempted (no attempt counted): pending, due at
+        ``at`` (a paced slot, the end of its target's pause). ``error`` replaces its last one."""
+        with self.transaction() as db:
+            db.execute("UPDATE alerts SET state = 'pending', next_attempt_at = ?,"
+                       " last_error = coalesce(?, last_error) WHERE id = ?",
+                       [dt_out(at), error, alert_id])
+
+    def expire_pending(self, created_before: datetime, error: str,
+                       operator_alerts: Callable[[Alert], Sequence[Alert]]) -> list[Alert]:
+        """Mark dead every undelivered alert created before ``created_before`` (except those
+        to a disabled target: they wait for the operator), queueing ``operator_alerts(alert)``
+        for each in the same transaction; return the alerts that died."""
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT id, payload FROM alerts WHERE state IN ('pending', 'sending')"
+                " AND created_at < ? AND target NOT IN (SELECT name FROM target_state"
+                " WHERE disabled_at IS NOT NULL) ORDER BY id", [dt_out(created_before)]).fetchall()
+            dead = []
+            for row in rows:
+                db.execute("UPDATE alerts SET state = 'dead', last_error = ? WHERE id = ?",
+                           [error, row[0]])
+                alert = alert_from_json(row[1])
+                for extra in operator_alerts(alert):
+                    self.add_alert(extra)
+                dead.append(alert)
+        return dead
+
+    # --- target state ------------------------------------------------------------------------
+
+    def pause_target(self, name: str, until: datetime) -> None:
+        """Send nothing to ``name`` before ``until`` (a Retry-After, an outage's backoff)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO target_state (name, paused_until) VALUES (?, ?)"
+                       " ON CONFLICT(name) DO UPDATE SET paused_until = excluded.paused_until",
+                       [name, dt_out(until)])
+
+    def disable_target(self, name: str, reason: str, now: datetime) -> None:
+        """Stop sending to ``name`` (it is gone); its alerts stay pending until re-enabled."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO target_state (name, disabled_at, reason) VALUES (?, ?, ?)"
+                       " ON CONFLICT(name) DO UPDATE SET disabled_at = excluded.disabled_at,"
+                       " reason = excluded.reason", [name, dt_out(now), reason])
+
+    def enable_target(self, name: str) -> bool:
+        """Re-enable a disabled target (and lift any pause); False if it was not disabled."""
+        with self.transaction() as db:
+            cur = db.execute("UPDATE target_state SET disabled_at = NULL, reason = NULL,"
+                             " paused_until = NULL WHERE name = ? AND disabled_at IS NOT NULL",
+                             [name])
+        return cur.rowcount == 1
+
+    def disabled_targets(self) -> dict[str, str]:
+        """Disabled target name → the reason it was disabled."""
+        rows = self.db.execute("SELECT name, reason FROM target_state"
+                               " WHERE disabled_at IS NOT NULL ORDER BY name").fetchall()
+        return {name: reason or "" for name, reason in rows}
+
+    def last_sent(self, name: str) -> datetime | None:
+        """When an alert was last sent to ``name`` (None: never, or before 0005_targets)."""
+        row = self.db.execute("SELECT last_sent_at FROM target_state WHERE name = ?",
+                              [name]).fetchone()
+        return dt_in(row[0]) if row else None
+
+    def pending_count(self, target: str) -> int:
+        row = self.db.execute("SELECT count(*) FROM alerts WHERE target = ?"
+                              " AND state IN ('pending', 'sending')", [target]).fetchone()
+        return int(row[0])
 
     def alert_counts(self) -> dict[str, int]:
         """Outbox rows by state."""

@@ -147,9 +147,25 @@ def _fingerprints(db: sqlite_utils.Database) -> None:
     )
 
 
+def _targets(db: sqlite_utils.Database) -> None:
+    """Per-target delivery state: disabled (gone) targets, pauses (Retry-After, outages) and the
+    time of the last send (for pacing). A target without a row is enabled and unpaced."""
+    db.execute(
+        """
+        CREATE TABLE target_state (
+            name TEXT PRIMARY KEY,
+            disabled_at TEXT,
+            reason TEXT,
+            paused_until TEXT,
+            last_sent_at TEXT
+        )"""
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_match_evidence", _match_evidence),
     ("0003_fingerprints", _fingerprints),
     ("0004_stories", migrate_stories),
+    ("0005_targets", _targets),
 ]
