@@ -82,6 +82,8 @@ def cli() -> None:
     monitor explain PAGE.html|URL        why each rule matches a page, or not
     monitor stories -c monitor.toml      the recent stories; `stories show ID`: one of them
     monitor replay articles.jsonl        backtest the story decisions on saved articles
+    monitor alerts list -c monitor.toml  the outbox; `alerts retry ID|--dead`: requeue
+    monitor send-test NAME -c FILE       send a test alert to one target
     """
 
 
@@ -390,6 +392,10 @@ def replay(file: BinaryIO, rules_dir: Path | None, config_path: Path | None,
         with broken_pipe_exits():
             bad = cli_stories.replay(file, ruleset, settings, sys.stdout.buffer, sys.stderr)
         sys.exit(EXIT_FAILED if bad else EXIT_OK)
+
+
+# `alerts` and `send-test` live in a companion module, which adds them to `cli` when imported.
+import monitor.cli_alerts_commands  # noqa: E402, F401
 
 
 def main() -> None:
