@@ -19,7 +19,7 @@ import click
 
 from monitor import __version__, match
 from monitor.cli_tools import DryRunTarget, setup_logging, tool_setup
-from monitor.config import Config, load_config
+from monitor.config import Config, check_route_rules, load_config
 from monitor.deliver import Target, build_target
 from monitor.errors import ConfigError, MonitorError, RuleError
 from monitor.net import GuardedClient
@@ -93,6 +93,7 @@ def build_context(config: Config, store: Store, *, dry_run: bool = False,
     """The context of a pass. The daemon holds new stories for ``[stories] group_wait``; a
     check needs no wait (the whole pass is the wait: delivery comes after every feed)."""
     ruleset = match.load_rules(config.rules)
+    check_route_rules(config, {r.id for r in ruleset.rules})
     client = GuardedClient(config.network)
     out = stream or sys.stdout
     targets: dict[str, Target] = {

@@ -23,6 +23,7 @@ from monitor.cli import (
 )
 from monitor.cli_tools import setup_logging
 from monitor.config import load_config
+from monitor.deliver.base import clean_line
 from monitor.errors import DeliveryError
 from monitor.store.alerts import ALERT_STATES
 
@@ -69,6 +70,29 @@ def alerts_retry(alert_id: int | None, dead: bool, config_path: Path) -> None:
     with errors_to_exit_codes(), closing(open_database(load_config(config_path).database)) as s:
         for line in retry(s, alert_id, datetime.now(UTC)):
             click.echo(line)
+
+
+@alerts.command("enable")
+@click.argument("target", metavar="[TARGET]", required=False)
+@config_option
+def alerts_enable(target: str | None, config_path: Path) -> None:
+    """Re-enable TARGET, disabled after it answered "gone" (HTTP 410, an archived Slack
+    channel, a revoked hook): its queued alerts go out on the next check or drain. Without
+    TARGET, list the disabled targets and why. Exit 1 if TARGET was not disabled."""
+    from monitor.cli_stories import open_database
+
+    with errors_to_exit_codes(), closing(open_database(load_config(config_path).database)) as s:
+        disabled = s.disabled_targets()
+        if target is None:
+            for name, reason in disabled.items():
+                click.echo(f"disabled: {name}: {clean_line(reason)}")
+            if not disabled:
+                click.echo("no target is disabled")
+            return
+        if not s.enable_target(target):
+            click.echo(f"error: target {target!r} is not disabled", err=True)
+            sys.exit(EXIT_FAILED)
+        click.echo(f"enabled: {target} ({s.pending_count(target)} alerts waiting)")
 
 
 @click.command("send-test")

@@ -44,7 +44,7 @@ KEYS: dict[str, frozenset[str]] = {
     "delivery": frozenset({"max_attempts", "backoff_base", "backoff_max", "min_severity",
                            "max_age", "min_interval"}),
     "feeds": frozenset({"name", "url", "interval", "tags"}),
-    "routes": frozenset({"targets", "min_severity", "tags"}),
+    "routes": frozenset({"targets", "min_severity", "tags", "rules"}),
     "targets.console": frozenset({"type", "color"}),
     "targets.slack": frozenset({"type", "webhook_url_env", "webhook_url_file"}),
     "targets.webhook": frozenset({"type", "url", "url_env", "url_file", "secret_env",
@@ -89,6 +89,7 @@ class RouteConfig:
     targets: tuple[str, ...]
     min_severity: Severity = "low"
     tags: tuple[str, ...] = ()  # empty: any; else a rule tag or feed tag must be among them
+    rules: tuple[str, ...] = ()  # empty: any; else one of these rule ids must have matched
 
 
 @dataclass(frozen=True)
@@ -411,5 +412,16 @@ def _routes(path: Path, items: list[Any],
         severity = r.get("min_severity", str, "low")
         if severity not in SEVERITIES:
             raise r.error(f"must be one of {', '.join(SEVERITIES)}", "min_severity")
-        routes.append(RouteConfig(targets=names, min_severity=severity, tags=r.strings("tags")))
+        routes.append(RouteConfig(targets=names, min_severity=severity, tags=r.strings("tags"),
+                                  rules=r.strings("rules")))
     return tuple(routes)
+
+
+def check_route_rules(config: Config, rule_ids: set[str]) -> None:
+    """Routes naming rule ids must name rules the rule set has (checked once the rules are
+    loaded: a typo would otherwise route nothing, silently)."""
+    for i, route in enumerate(config.routes):
+        for rule_id in route.rules:
+            if rule_id not in rule_ids:
+                raise ConfigError(f"rule {rule_id!r} is not in the rules of {config.rules}",
+                                  path=str(config.path), key=f"routes[{i}].rules")

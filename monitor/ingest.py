@@ -213,17 +213,19 @@ def route(routes: Sequence[RouteConfig], targets: Mapping[str, object],
           matches: Sequence[Match], feed: Feed, default_min: Severity = "medium", *,
           severity: Severity | None = None) -> list[str]:
     """The target names an alert goes to: when no route is configured, every target if the
-    alert reaches ``default_min``; else the targets of each route whose severity floor and
-    tags the alert meets. ``severity`` (the story's) overrides that of ``matches``."""
+    alert reaches ``default_min``; else the targets of each route whose severity floor, tags
+    and rule ids the alert meets. ``severity`` (the story's) overrides that of ``matches``."""
     top = min(severity_rank(m.severity) for m in matches)
     if severity is not None:
         top = min(top, severity_rank(severity))
     if not routes:
         return sorted(targets) if top <= severity_rank(default_min) else []
     tags = {t for m in matches for t in m.tags} | set(feed.tags)
+    rules = {m.rule_id for m in matches}
     chosen: set[str] = set()
     for r in routes:
-        if top <= severity_rank(r.min_severity) and (not r.tags or tags & set(r.tags)):
+        if (top <= severity_rank(r.min_severity) and (not r.tags or tags & set(r.tags))
+                and (not r.rules or rules & set(r.rules))):
             chosen.update(r.targets)
     return sorted(chosen)
 

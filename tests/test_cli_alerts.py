@@ -136,3 +136,26 @@ def test_send_test_unknown_target_or_bad_config_exits_2(tmp_path: Path) -> None:
     missing = monitor("send-test", "slack", "-c", str(tmp_path / "nope.toml"),
                       hook="http://127.0.0.1:9/x")
     assert missing.returncode == 2
+
+
+def test_a_gone_target_is_disabled_then_enabled_by_the_cli(tmp_path: Path, sample_site: Site,
+                                                           receiver: Receiver) -> None:
+    base, _ = sample_site
+    config = write_config(tmp_path, base)
+    receiver.status, receiver.body = 404, b"no_service"  # Slack: the hook was removed
+    first = monitor("check", "--config", str(config), hook=receiver.url)
+    assert first.returncode == 1
+    tried = len(receiver.requests)
+    listed = monitor("alerts", "enable", "--config", str(config), hook=receiver.url)
+    assert listed.returncode == 0 and "disabled: slack:" in listed.stdout
+    assert receiver.url not in listed.stdout
+    receiver.status, receiver.body = 200, b"ok"
+    still = monitor("check", "--config", str(config), hook=receiver.url)
+    assert len(receiver.requests) == tried, "a disabled target is not tried"
+    assert still.returncode == 1 and alert_states(tmp_path).get("sent") is None
+    enabled = monitor("alerts", "enable", "slack", "--config", str(config), hook=receiver.url)
+    assert enabled.returncode == 0 and "enabled: slack" in enabled.stdout
+    after = monitor("check", "--config", str(config), hook=receiver.url)
+    assert after.returncode == 0 and alert_states(tmp_path) == {"sent": len(STORIES)}
+    again = monitor("alerts", "enable", "slack", "--config", str(config), hook=receiver.url)
+    assert again.returncode == 1

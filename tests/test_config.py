@@ -181,3 +181,15 @@ def test_a_bad_feed_url_error_does_not_echo_its_query_token(tmp_path: Path) -> N
     err = error_of(tmp_path, MINIMAL.replace("https://example.org/feed.xml",
                                              "ftp://example.org/feed?token=S3CRET"))
     assert err.key == "feeds[0].url" and "S3CRET" not in str(err)
+
+
+def test_route_rule_ids_must_exist_in_the_rule_set(tmp_path: Path) -> None:
+    from monitor.config import check_route_rules
+
+    path = write(tmp_path, MINIMAL + '[[routes]]\ntargets = ["console"]\nrules = ["a", "typo"]\n')
+    config = load_config(path, env={})
+    assert config.routes[0].rules == ("a", "typo")
+    check_route_rules(config, {"a", "typo"})
+    with pytest.raises(ConfigError) as info:
+        check_route_rules(config, {"a"})
+    assert info.value.key == "routes[0].rules" and "'typo'" in str(info.value)

@@ -175,3 +175,10 @@ def test_a_target_bug_on_one_alert_does_not_block_the_others(tmp_path: Path) -> 
         clock.now += timedelta(seconds=POLICY.backoff_max + 1)
     assert [a.story_id for a in target.sent] == [2]
     assert store.alert_counts() == {"sent": 1, "dead": 1}
+
+
+def test_routes_by_rule_id() -> None:
+    targets = {"slack": object(), "email": object()}
+    by_rule = (RouteConfig(targets=("email",), rules=("a",)),
+               RouteConfig(targets=("slack",), rules=("zzz",)))
+    assert route(by_rule, targets, MATCHES, FEED) == ["email"]
