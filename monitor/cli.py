@@ -395,8 +395,11 @@ def replay(file: BinaryIO, rules_dir: Path | None, config_path: Path | None,
         sys.exit(EXIT_FAILED if bad else EXIT_OK)
 
 
-# `alerts` and `send-test` live in a companion module, which adds them to `cli` when imported.
+# `alerts`, `send-test` and `backup` live in companion modules, which add them to `cli` when
+# imported.
 import monitor.cli_alerts_commands  # noqa: E402, F401
+import monitor.cli_backup as _backup  # noqa: E402, F401 - adds `backup`
+import monitor.cli_silences as _silences  # noqa: E402, F401 - adds `silence`
 
 
 def main() -> None:

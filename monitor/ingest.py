@@ -178,7 +178,11 @@ def _queue(ctx: Context, feed: Feed, story_id: int, view: StoryView, decision: p
     queued = 0
     targets = route(ctx.config.routes, ctx.targets, matches, feed,
                     ctx.config.delivery.min_severity, severity=view.severity)
+    silences = store.active_silences(now)
+    held: dict[int, list[str]] = {}  # silence id → the targets it held
     for target in targets:
+        silence = next((s for s in silences
+                        if s.holds(target, matches, feed.tags, view.severity)), None)
         pending = store.pending_story_alert(story_id, target)
         previous = store.story_alert_times(story_id, target)
         step = policy.plan(decision, now=now, pending=pending is not None, previous=previous,
@@ -190,6 +194,9 @@ def _queue(ctx: Context, feed: Feed, story_id: int, view: StoryView, decision: p
             store.refresh_alert(alert_id, replace(
                 old, severity=view.severity, articles=articles, sources=outlets_of(articles),
                 changes=changes if old.kind != "new" else old.changes))
+        elif step.action == "queue" and silence is not None:
+            store.record_silenced(silence.id, story_id, target, step.kind, now)
+            held.setdefault(silence.id, []).append(target)
         elif step.action == "queue":
             suffix = (str(len(previous)) if step.kind == "update"
                       else view.severity if step.kind == "escalation" else "")
@@ -197,7 +204,10 @@ def _queue(ctx: Context, feed: Feed, story_id: int, view: StoryView, decision: p
                                 kind=step.kind, suffix=suffix, view=view, articles=articles,
                                 changes=changes if step.kind != "new" else "")
             queued += store.add_alert(alert, not_before=step.not_before)
-    if targets and decision in ("new", "escalation"):
+    if held:
+        store.note_silenced(story_id, article.entry.feed, article.entry.guid, "; " + "; ".join(
+            f"silenced by {i} ({', '.join(t)})" for i, t in sorted(held.items())))
+    if len(targets) > sum(map(len, held.values())) and decision in ("new", "escalation"):
         store.set_alerted_severity(story_id, view.severity)
     return queued
 

@@ -25,6 +25,7 @@ from monitor.store.alerts import AlertQueries
 from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out, evidence_to_dict
 from monitor.store.near import NearIndex
 from monitor.store.schema import MIGRATIONS
+from monitor.store.silences import SilenceQueries
 from monitor.store.stories import StoryQueries
 
 __all__ = ["DueAlert", "Seen", "Store"]
@@ -55,7 +56,7 @@ class DueAlert:
     attempts: int
 
 
-class Store(NearIndex, StoryQueries, AlertQueries):
+class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
     """Open with ``Store.open(path)``; safe to share across threads (a connection per thread).
 
     Near-duplicate fingerprints (``add_fingerprint``, ``near_candidates``, ``find_near``) are
@@ -99,7 +100,9 @@ class Store(NearIndex, StoryQueries, AlertQueries):
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """One ``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back whole on any exception."""
+        """One ``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back whole on any exception. An
+        operational failure inside (``SQLITE_FULL``, ``SQLITE_READONLY``, an I/O error) becomes
+        a ``StoreError``; a constraint violation stays an ``sqlite3.IntegrityError``."""
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -107,6 +110,9 @@ class Store(NearIndex, StoryQueries, AlertQueries):
             raise StoreError(f"cannot start a transaction on {self.path}: {e}") from e
         try:
             yield db
+        except sqlite3.OperationalError as e:  # disk full, read-only, I/O error, locked
+            db.rollback()
+            raise StoreError(f"cannot write to {self.path}: {e}") from e
         except BaseException:
             db.rollback()
             raise

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from monitor.store.silences import migrate_silences
 from monitor.store.stories import migrate_stories
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
@@ -168,4 +169,5 @@ MIGRATIONS: list[Migration] = [
     ("0003_fingerprints", _fingerprints),
     ("0004_stories", migrate_stories),
     ("0005_targets", _targets),
+    ("0006_silences", migrate_silences),
 ]
