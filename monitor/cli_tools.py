@@ -45,6 +45,8 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
     for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "courlan", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
+    # Apprise's DEBUG lines carry service URLs, i.e. tokens: never below WARNING.
+    logging.getLogger("apprise").setLevel(logging.WARNING)
 
 
 class DryRunTarget:

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from monitor.deliver import apprise_target
 from monitor.deliver.settings import (
+    AppriseSettings,
     ConsoleSettings,
     EmailSettings,
     SlackSettings,
@@ -51,8 +53,9 @@ KEYS: dict[str, frozenset[str]] = {
                                   "secret_file"}),
     "targets.email": frozenset({"type", "host", "port", "security", "from", "to", "username",
                                 "password_env", "password_file", "timeout"}),
+    "targets.apprise": frozenset({"type", "url_env", "url_file"}),
 }
-TARGET_TYPES = ("console", "slack", "webhook", "email")
+TARGET_TYPES = ("console", "slack", "webhook", "email", "apprise")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -234,7 +237,7 @@ def _build(path: Path, data: Mapping[str, Any], env: Mapping[str, str]) -> Confi
     )
     stories = _stories(_Reader(path, "stories", top.get("stories", dict, {}), "stories"))
     feeds = _feeds(path, top.get("feeds", list, []), top)
-    targets = _targets(path, top.get("targets", dict, {}), env, top)
+    targets = _targets(path, top.get("targets", dict, {}), env, top, network)
     routes = _routes(path, top.get("routes", list, []), targets)
     for name in delivery.min_interval:
         if name not in targets:
@@ -328,7 +331,7 @@ def _feeds(path: Path, items: list[Any], top: _Reader) -> tuple[Feed, ...]:
 
 
 def _targets(path: Path, table: Mapping[str, Any], env: Mapping[str, str],
-             top: _Reader) -> dict[str, TargetSettings]:
+             top: _Reader, network: NetConfig) -> dict[str, TargetSettings]:
     targets: dict[str, TargetSettings] = {}
     for name, item in table.items():
         key = f"targets.{name}"
@@ -341,13 +344,13 @@ def _targets(path: Path, table: Mapping[str, Any], env: Mapping[str, str],
             raise ConfigError(f"type must be one of {', '.join(TARGET_TYPES)}, not {kind!r}",
                               path=str(path), key=f"{key}.type")
         r = _Reader(path, key, item, f"targets.{kind}")
-        targets[name] = _target(r, kind, env)
+        targets[name] = _target(r, kind, env, network)
     if not targets:
         raise top.error("no targets configured: add at least one [targets.NAME] table", "targets")
     return targets
 
 
-def _target(r: _Reader, kind: str, env: Mapping[str, str]) -> TargetSettings:
+def _target(r: _Reader, kind: str, env: Mapping[str, str], network: NetConfig) -> TargetSettings:
     if kind == "console":
         return ConsoleSettings(color=r.get("color", bool, False))
     if kind == "slack":
@@ -366,7 +369,26 @@ def _target(r: _Reader, kind: str, env: Mapping[str, str]) -> TargetSettings:
             if not s.startswith("whsec_"):
                 raise r.error("webhook secrets look like 'whsec_<base64>'", "secret_env")
         return WebhookSettings(url=url, secrets=secrets)
+    if kind == "apprise":
+        return _apprise(r, env, network)
     return _email(r, env)
+
+
+def _apprise(r: _Reader, env: Mapping[str, str], network: NetConfig) -> AppriseSettings:
+    """An Apprise URL from the environment or a file, in the scheme/host allowlist (Apprise
+    makes its own requests, outside the network guard: see ``monitor.deliver.apprise_target``).
+    Errors never quote the URL: it holds the service's token."""
+    key = "url_file" if "url_file" in r.table and "url_env" not in r.table else "url_env"
+    url = r.secret("url", env)
+    assert url is not None
+    problem = apprise_target.check_url(url, network.allow_private)
+    if problem is not None:
+        raise r.error(problem, key)
+    try:
+        apprise_target.load_apprise()
+    except ConfigError:
+        raise r.error(apprise_target.INSTALL_HINT, "type") from None
+    return AppriseSettings(url=url)
 
 
 def _email(r: _Reader, env: Mapping[str, str]) -> EmailSettings:

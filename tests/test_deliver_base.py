@@ -10,6 +10,8 @@ import pytest
 from monitor.deliver import (
     SETTINGS_TYPES,
     TARGET_TYPES,
+    AppriseSettings,
+    AppriseTarget,
     ConsoleSettings,
     ConsoleTarget,
     EmailSettings,
@@ -79,7 +81,8 @@ def test_redact() -> None:
 
 def test_seam_maps_are_explicit_and_agree() -> None:
     assert TARGET_TYPES == {"console": ConsoleTarget, "slack": SlackTarget,
-                            "webhook": WebhookTarget, "email": EmailTarget}
+                            "webhook": WebhookTarget, "email": EmailTarget,
+                            "apprise": AppriseTarget}
     assert set(SETTINGS_TYPES) == set(TARGET_TYPES)
     stream = io.StringIO()
     settings = {
@@ -88,6 +91,7 @@ def test_seam_maps_are_explicit_and_agree() -> None:
         "webhook": WebhookSettings(url="https://r.example/h"),
         "email": EmailSettings(host="127.0.0.1", port=25, sender="a@b.example",
                                recipients=("c@d.example",)),
+        "apprise": AppriseSettings(url="json://hooks.example.org/h"),
     }
     for kind, s in settings.items():
         assert isinstance(s, SETTINGS_TYPES[kind])

@@ -8,7 +8,8 @@ Targets are picked by explicit maps, never by importing a name given as a string
 - ``SETTINGS_TYPES``: config ``type`` → settings class (what the config loader builds);
 - ``build_target``: settings object → a ready target.
 
-Modules: ``console``, ``slack`` (+ ``slack_render``), ``webhook``, ``mail`` (+ ``mail_render``);
+Modules: ``console``, ``slack`` (+ ``slack_render``), ``webhook``, ``mail`` (+ ``mail_render``),
+``apprise_target`` (the optional Apprise library, imported only when such a target is built);
 shared helpers and the ``HttpPoster`` protocol (what ``monitor.net.GuardedClient`` offers) in
 ``base``; what every target says about an alert's story (update, escalation) in ``story``.
 """
@@ -18,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
+from monitor.deliver.apprise_target import AppriseTarget
 from monitor.deliver.base import HttpPoster, HttpResponse
 from monitor.deliver.console import ConsoleTarget
 from monitor.deliver.mail import EmailTarget
 from monitor.deliver.settings import (
+    AppriseSettings,
     ConsoleSettings,
     EmailSettings,
     SlackSettings,
@@ -35,6 +38,8 @@ from monitor.model import Alert
 __all__ = [
     "SETTINGS_TYPES",
     "TARGET_TYPES",
+    "AppriseSettings",
+    "AppriseTarget",
     "ConsoleSettings",
     "ConsoleTarget",
     "EmailSettings",
@@ -66,6 +71,7 @@ TARGET_TYPES: dict[str, type] = {
     "slack": SlackTarget,
     "webhook": WebhookTarget,
     "email": EmailTarget,
+    "apprise": AppriseTarget,
 }
 
 SETTINGS_TYPES: dict[str, type] = {
@@ -73,6 +79,7 @@ SETTINGS_TYPES: dict[str, type] = {
     "slack": SlackSettings,
     "webhook": WebhookSettings,
     "email": EmailSettings,
+    "apprise": AppriseSettings,
 }
 
 _Builder = Callable[[str, TargetSettings, HttpPoster, TextIO | None], Target]
@@ -98,11 +105,17 @@ def _email(name: str, s: TargetSettings, _: HttpPoster, __: TextIO | None) -> Ta
     return EmailTarget(name, s)
 
 
+def _apprise(name: str, s: TargetSettings, _: HttpPoster, __: TextIO | None) -> Target:
+    assert isinstance(s, AppriseSettings)
+    return AppriseTarget(name, s)
+
+
 _BUILDERS: dict[type, _Builder] = {
     ConsoleSettings: _console,
     SlackSettings: _slack,
     WebhookSettings: _webhook,
     EmailSettings: _email,
+    AppriseSettings: _apprise,
 }
 
 

@@ -52,4 +52,13 @@ class EmailSettings:
     timeout: float = 30.0
 
 
-TargetSettings = ConsoleSettings | SlackSettings | WebhookSettings | EmailSettings
+@dataclass(frozen=True)
+class AppriseSettings:
+    """One Apprise URL (``discord://…``, ``tgram://…``): it carries the service's credentials,
+    so it is a secret. Checked against the scheme and host allowlist at config load."""
+
+    url: str = field(repr=False)
+
+
+TargetSettings = (ConsoleSettings | SlackSettings | WebhookSettings | EmailSettings
+                  | AppriseSettings)
