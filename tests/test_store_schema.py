@@ -183,3 +183,10 @@ def test_recent_stories_use_the_last_seen_index(tmp_path: Path) -> None:
             store.open_story(eid, replace(story_view(f"s{i}"), last_seen=when), NOW)
     recent = store.recent_stories(NOW - timedelta(days=7))
     assert [v.title for v in recent] == ["s1", "s2"]  # by id, the old one left out
+
+
+def test_the_wal_is_kept_from_growing_for_good(tmp_path: Path) -> None:
+    from monitor.store import WAL_LIMIT
+
+    store = Store.open(tmp_path / "m.db")
+    assert store.db.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_LIMIT

@@ -29,6 +29,7 @@ from monitor.store.silences import SilenceQueries
 from monitor.store.stories import StoryQueries
 
 __all__ = ["DueAlert", "Seen", "Store"]
+WAL_LIMIT = 64 * 1024 * 1024  # bytes
 
 
 def _precise(value: datetime) -> str:
@@ -85,6 +86,8 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
                 conn.execute("PRAGMA busy_timeout = 5000")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")
+                # After a checkpoint, a WAL grown past this by a burst is truncated back.
+                conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
                 conn.execute("PRAGMA foreign_keys = ON")
             except (sqlite3.Error, OSError) as e:
                 raise StoreError(f"cannot open database {self.path}: {e}") from e
