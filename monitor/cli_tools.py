@@ -134,16 +134,12 @@ def record_article(record: dict[str, Any]) -> tuple[str | int, Article]:
     text = record_str(record, "text", record_id)
     summary = record_str(record, "summary", record_id)
     url = record_str(record, "url", record_id)
-    published = _published(record_str(record, "published", record_id), record_id)
+    published = parse_time(record_str(record, "published", record_id), record_id, "published")
     body = text or summary or ""
     entry = Entry(feed="stdin", guid=str(record_id), link=url, title=title, summary=summary or "",
                   published=published)
     return record_id, Article(entry=entry, url=url, title=title, text=body, published=published,
                               site=None, source="page")
-
-
-def _published(value: str | None, record_id: str | int) -> datetime | None:
-    return parse_time(value, record_id, "published")
 
 
 def parse_time(value: str | None, record_id: str | int, field: str) -> datetime | None:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -30,13 +30,6 @@ from monitor.store.stories import StoryQueries
 
 __all__ = ["DueAlert", "Seen", "Store"]
 WAL_LIMIT = 64 * 1024 * 1024  # bytes
-
-
-def _precise(value: datetime) -> str:
-    """``dt_out`` keeping the microseconds (a target's last send, for sub-second pacing)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -298,7 +291,7 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
             db.execute("INSERT INTO target_state (name, last_sent_at) SELECT target, ? FROM"
                        " alerts WHERE id = ? ON CONFLICT(name) DO UPDATE SET"
                        " last_sent_at = excluded.last_sent_at",
-                       [_precise(now), alert_id])
+                       [dt_out(now, "microseconds"), alert_id])
 
     def mark_failed(self, alert_id: int, error: str, retry_at: datetime | None,
                     operator_alerts: Sequence[Alert] = ()) -> None:

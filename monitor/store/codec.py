@@ -9,13 +9,14 @@ from typing import Any
 from monitor.model import Alert, Evidence, Match, StoryArticle
 
 
-def dt_out(value: datetime | None) -> str | None:
-    """An aware datetime as ISO 8601 UTC text (naive values are taken as UTC)."""
+def dt_out(value: datetime | None, timespec: str = "seconds") -> str | None:
+    """An aware datetime as ISO 8601 UTC text (naive values are taken as UTC); ``timespec``
+    as for ``datetime.isoformat`` (``"microseconds"`` where sub-second order matters)."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="seconds")
+    return value.astimezone(UTC).isoformat(timespec=timespec)
 
 
 def dt_in(value: str | None) -> datetime | None:
