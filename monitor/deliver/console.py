@@ -16,7 +16,7 @@ import sys
 import textwrap
 from typing import TextIO
 
-from monitor.deliver import story
+from monitor.deliver import digest_render, story
 from monitor.deliver.base import clean_line, clean_text, truncate
 from monitor.deliver.marks import cut, segments, snippet_marks
 from monitor.deliver.settings import ConsoleSettings
@@ -35,6 +35,8 @@ _SNIPPET_LIMIT = 1000
 
 def render_console(alert: Alert, *, color: bool = False) -> str:
     """The alert as plain text lines, ending with a newline."""
+    if alert.kind == "digest":
+        return digest_render.plain(alert) + "\n"
     severity = alert.severity.upper()
     if color:
         severity = f"{_COLORS.get(alert.severity, '')}{severity}{_RESET}"

@@ -16,6 +16,10 @@ was first seen, what changed, the outlets reporting it; an escalation under a si
 a new alert that already groups several, a section listing the story's articles (each title
 linked, its outlet and time; the first ten, then "and N more", within the section limit).
 
+A digest (``kind="digest"``) is headed ``DIGEST · HIGH: news-monitor digest: N alerts since …``,
+then the counts by severity, then one line per collected alert (severity, kind, linked title,
+outlet, time) in as many sections as fit, and "and N more" for the rest.
+
 Limits (Block Kit): header ≤ 150 characters, section text ≤ 3000, ≤ 50 blocks. Cuts fall on
 character-cluster boundaries, never inside an escape such as ``&amp;``, and end in "…".
 """
@@ -27,7 +31,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from monitor.deliver import story
+from monitor.deliver import digest, story
 from monitor.deliver.base import ELLIPSIS, clean_line, grapheme_floor, truncate
 from monitor.deliver.marks import cut, segments, snippet_marks
 from monitor.model import Alert, Match
@@ -36,6 +40,7 @@ HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 TEXT_LIMIT = 3000
 MAX_BLOCKS = 50
+DIGEST_TEXT_LIMIT = 36_000  # characters of a digest's items, within Slack's 40 000 in all
 _LABEL_LIMIT = 300
 _MATCH_LINE_LIMIT = 600
 _URL_LIMIT = 2000
@@ -194,8 +199,54 @@ def _text(kind: str, text: str) -> dict[str, Any]:
     return {"type": kind, "text": text}
 
 
+def _digest_line(item: digest.ShownItem) -> str:
+    label = f" {item.label}:" if item.label else ""
+    outlet = f" — {escape_truncate(item.outlet, 100)}" if item.outlet else ""
+    return f"• *{item.severity}*{label} {_link(item.url, item.title, 200)}{outlet} · " \
+           f"{item.published}"
+
+
+def render_digest(alert: Alert) -> dict[str, Any]:
+    """A digest: a header, the counts, then the collected alerts, one line each, in sections
+    that keep every limit (the rest as "and N more")."""
+    header = truncate(f"DIGEST · {alert.severity.upper()}: {clean_line(alert.title)}",
+                      HEADER_LIMIT)
+    counts = escape_truncate(clean_line(alert.snippet), 1000)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}},
+        {"type": "section", "text": _text("mrkdwn", counts)},
+    ]
+    shown, more = digest.items(alert, len(alert.items))
+    total = len(header) + len(counts)
+    room = SECTION_LIMIT - 40
+    lines: list[str] = []
+    size = 0  # of the section being filled
+    for i, item in enumerate(shown):
+        line = _digest_line(item)
+        full = lines and size + len(line) > room
+        # a full section needs room for itself, the next one and the "and N more" context
+        if total + len(line) > DIGEST_TEXT_LIMIT or (full and len(blocks) + 3 > MAX_BLOCKS):
+            more += len(shown) - i
+            break
+        if full:
+            blocks.append({"type": "section", "text": _text("mrkdwn", "\n".join(lines))})
+            lines, size = [], 0
+        lines.append(line)
+        size += len(line) + 1
+        total += len(line) + 1
+    if lines:
+        blocks.append({"type": "section", "text": _text("mrkdwn", "\n".join(lines))})
+    if more:
+        blocks.append({"type": "context",
+                       "elements": [_text("mrkdwn", f"{ELLIPSIS} and {more} more")]})
+    return {"text": escape_truncate(f"{header} — {clean_line(alert.snippet)}", TEXT_LIMIT),
+            "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
 def render_slack(alert: Alert) -> dict[str, Any]:
     """The JSON-ready payload for an incoming webhook."""
+    if alert.kind == "digest":
+        return render_digest(alert)
     severity = _severity(alert)
     followup = story.is_followup(alert)
     title = clean_line(alert.title) or "(untitled)"
@@ -215,7 +266,7 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     snippet = _snippet(alert)
     if snippet:
         blocks.append({"type": "section", "text": _text("mrkdwn", "> " + snippet)})
-    context = [f"story #{alert.story_id}"]
+    context = [f"story #{alert.story_id}"] if alert.story_id else ["news-monitor"]
     if alert.sources and not followup:
         context.append("also: " + ", ".join(clean_line(s) for s in alert.sources))
     blocks.append({"type": "context",

@@ -23,7 +23,7 @@ Payload, version 1 (fields are never removed or retyped within a version; new on
       "timestamp": "2024-05-01T12:00:00Z", # when the alert was created (= alert.created_at)
       "alert": {"key": "…", "severity": "critical|high|medium|low",
                 "kind": "new|update|escalation|operator", "created_at": "2024-05-01T12:00:00Z"},
-      "story": {"id": 42, "title": "…", "started": "2024-05-01T11:40:00Z" | null,
+      "story": {"id": 42 | null, "title": "…", "started": "2024-05-01T11:40:00Z" | null,
                 "sources": ["other outlet", …],
                 "articles": [{"title": "…", "url": "https://…" | null, "outlet": "…",
                               "published": "2024-05-01T11:40:00Z" | null}, …],
@@ -42,6 +42,17 @@ are all the story's reports, first first (the alert's own included). Added withi
 for stories (all additive): ``event``, ``changes``, ``story.title``, ``story.started``,
 ``story.articles``, ``story.articles_total``, ``story.articles_truncated``; ``kind`` / ``type``
 may now be ``escalation``.
+
+A digest (a digest target's collected alerts, one request per period) is also version 1::
+
+    {"version": 1, "type": "digest", "event": "digest", "timestamp": "…",
+     "alert": {"key": "nm_digest_…", "severity": "high", "kind": "digest", "created_at": "…"},
+     "digest": {"count": 12, "summary": "12 alerts: 2 critical, 10 high",
+                "alerts": [{"key": "…", "severity": "…", "kind": "new|update|…",
+                            "story_id": 42, "created_at": "…", "title": "…", "url": "…" | null,
+                            "feed": "…", "site": "…" | null, "published": "…" | null,
+                            "rules": ["…"]}, …],
+                "alerts_truncated": false}}
 
 Times are ISO 8601 in UTC with ``Z``. Feed text has control characters removed. The body is
 kept ≤ 20 000 bytes: long fields and lists are capped (≤ 50 matches, ≤ 20 names per list,
@@ -194,7 +205,7 @@ def render_payload(alert: Alert) -> bytes:
     }
     all_articles = [_article(a) for a in alert.articles[:_MAX_ARTICLES]]
     story_part: dict[str, Any] = {
-        "id": alert.story_id,
+        "id": alert.story_id or None,  # None: an operator notice about a feed
         "title": truncate(story.title(alert), 1000),
         "started": _iso(story.started(alert)),
         "sources": _strings(alert.sources),
@@ -249,12 +260,51 @@ def render_payload(alert: Alert) -> bytes:
     return _encode(payload)
 
 
+def _digest_entry(alert: Alert) -> dict[str, Any]:
+    url = clean_line(alert.url)
+    return {
+        "key": alert.key, "severity": alert.severity, "kind": alert.kind,
+        "story_id": alert.story_id, "created_at": _iso(alert.created_at),
+        "title": truncate(clean_line(alert.title), 300),
+        "url": url if url and len(url) <= 2048 else None,
+        "feed": truncate(clean_line(alert.feed), 200),
+        "site": truncate(clean_line(alert.site), 200) if alert.site else None,
+        "published": _iso(alert.published),
+        "rules": _strings([m.rule_id for m in alert.matches]),
+    }
+
+
+def render_digest_payload(alert: Alert) -> bytes:
+    """A digest's body: version-1 JSON listing the collected alerts, ≤ ``MAX_PAYLOAD_BYTES``
+    (the last entries are left out to fit, ``digest.alerts_truncated``)."""
+    created = _iso(alert.created_at)
+    entries = [_digest_entry(a) for a in alert.items]
+    part: dict[str, Any] = {"count": len(entries), "summary": clean_line(alert.snippet),
+                            "alerts": entries, "alerts_truncated": False}
+    payload = {
+        "version": PAYLOAD_VERSION, "type": "digest", "event": "digest", "timestamp": created,
+        "alert": {"key": alert.key, "severity": alert.severity, "kind": "digest",
+                  "created_at": created},
+        "digest": part,
+    }
+
+    def keep(n: int) -> bool:
+        part["alerts"] = entries[:n]
+        return len(_encode(payload)) <= MAX_PAYLOAD_BYTES
+
+    if not keep(len(entries)):
+        keep(_largest(0, len(entries), keep))
+        part["alerts_truncated"] = True
+    return _encode(payload)
+
+
 # --- outcome -----------------------------------------------------------------------------------
 
 
-def webhook_outcome(name: str, status: int, headers: Mapping[str, str],
-                    content: bytes) -> DeliveryError | None:
-    """None for 2xx, else the error to raise (see the module docstring for the table)."""
+def webhook_outcome(name: str, status: int, headers: Mapping[str, str], content: bytes, *,
+                    secret: str | None = None) -> DeliveryError | None:
+    """None for 2xx, else the error to raise (see the module docstring for the table).
+    ``secret``: the target's URL, redacted from the body quoted in the message."""
     where = f"webhook target {name!r}"
     if 200 <= status < 300:
         return None
@@ -270,11 +320,11 @@ def webhook_outcome(name: str, status: int, headers: Mapping[str, str],
         return DeliveryError(f"{where}: throttled (HTTP {status})", transient=True,
                              retry_after=retry_after)
     if status == 408 or status >= 500:
-        return DeliveryError(f"{where}: HTTP {status} {body_code(content)!r}", transient=True,
-                             retry_after=retry_after)
+        return DeliveryError(f"{where}: HTTP {status} {body_code(content, secret=secret)!r}",
+                             transient=True, retry_after=retry_after)
     if 400 <= status < 500:
-        return DeliveryError(f"{where}: rejected with HTTP {status} {body_code(content)!r}",
-                             transient=False)
+        return DeliveryError(f"{where}: rejected with HTTP {status} "
+                             f"{body_code(content, secret=secret)!r}", transient=False)
     return DeliveryError(f"{where}: unexpected HTTP {status}", transient=True)
 
 
@@ -301,7 +351,7 @@ class WebhookTarget:
 
     def request(self, alert: Alert) -> tuple[bytes, dict[str, str]]:
         """The body and headers of one attempt (the timestamp is taken now)."""
-        body = render_payload(alert)
+        body = render_digest_payload(alert) if alert.kind == "digest" else render_payload(alert)
         msg_id = webhook_id(alert.key)
         timestamp = int(self._clock())
         headers = {
@@ -316,6 +366,7 @@ class WebhookTarget:
     def send(self, alert: Alert) -> None:
         body, headers = self.request(alert)
         response = post(self._client, self._url, body, headers, f"webhook target {self.name!r}")
-        error = webhook_outcome(self.name, response.status, response.headers, response.content)
+        error = webhook_outcome(self.name, response.status, response.headers, response.content,
+                                secret=self._url)
         if error is not None:
             raise error
