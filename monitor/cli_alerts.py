@@ -5,14 +5,15 @@ test alert to a configured target).
 No click here: the commands (``cli_alerts_commands.py``) parse the options, print and set the
 exit code. Titles and errors printed for a terminal pass ``clean_line``; JSON escapes them.
 Nothing from a target's settings is ever shown (URLs and passwords are secrets), and of an
-alert's payload only the title and severity.
+alert's payload only the title and severity. For targets with recipients (e-mail), each row's
+recorded recipients and their outcomes are listed too (``monitor.store.recipients``).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 
@@ -24,6 +25,9 @@ from monitor.model import Alert
 from monitor.net import GuardedClient
 from monitor.store import Store
 from monitor.store.alerts import AlertRow
+from monitor.store.recipients import RecipientOutcome
+
+Recipients = Mapping[int, Sequence[RecipientOutcome]]  # alert id → its recorded recipients
 
 WIDTH = 120  # columns of the alert table
 ERROR_ROOM = 30  # at most this many of them for the last error
@@ -44,26 +48,47 @@ def _when(r: AlertRow) -> str:
     return "-" if r.state == "dead" else _time(r.next_attempt_at)
 
 
-def alerts_json(rows: Sequence[AlertRow]) -> str:
-    """One JSON array, newest first: full titles and errors, ISO 8601 UTC times."""
+def recipients_of(store: Store, rows: Sequence[AlertRow]) -> dict[int, list[RecipientOutcome]]:
+    """The recorded recipients of each row (an empty list for most targets)."""
+    return {r.id: store.recipients(r.id) for r in rows}
+
+
+def _accepted(outcomes: Sequence[RecipientOutcome]) -> str:
+    """``2/3 accepted``, or "" when no recipient was recorded."""
+    if not outcomes:
+        return ""
+    return f"{sum(o.outcome == 'accepted' for o in outcomes)}/{len(outcomes)} accepted"
+
+
+def alerts_json(rows: Sequence[AlertRow], recipients: Recipients | None = None) -> str:
+    """One JSON array, newest first: full titles and errors, ISO 8601 UTC times, and each
+    row's recorded recipients (``{"address", "outcome", "detail"}``; empty for targets without
+    recipients)."""
+    found = recipients or {}
     return json.dumps([{
         "id": r.id, "key": r.key, "state": r.state, "target": r.target, "kind": r.kind,
         "severity": r.severity, "attempts": r.attempts, "story_id": r.story_id,
         "title": r.title, "created_at": _iso(r.created_at),
         "next_attempt_at": _iso(r.next_attempt_at) if r.state in ("pending", "sending")
         else None, "sent_at": _iso(r.sent_at), "last_error": r.last_error,
+        "recipients": [{"address": o.recipient, "outcome": o.outcome, "detail": o.detail}
+                       for o in found.get(r.id, ())],
     } for r in rows], ensure_ascii=False, indent=2)
 
 
-def alerts_table(rows: Sequence[AlertRow]) -> str:
+def alerts_table(rows: Sequence[AlertRow], recipients: Recipients | None = None) -> str:
     """An aligned table, newest first: id, state, target, kind, attempts, next attempt (or sent
-    at), story, title and last error, both cut to fit :data:`WIDTH` columns."""
+    at), story, title and last error, both cut to fit :data:`WIDTH` columns; the last error
+    starts with ``2/3 accepted`` for a row with recorded recipients."""
     if not rows:
         return "no alerts"
+    found = recipients or {}
     head = ("ID", "STATE", "TARGET", "KIND", "TRIES", "NEXT/SENT (UTC)", "STORY", "TITLE",
             "LAST ERROR")
     cells = [(str(r.id), r.state, clean_line(r.target), r.kind, str(r.attempts), _when(r),
-              str(r.story_id), clean_line(r.title) or "-", clean_line(r.last_error) or "-")
+              str(r.story_id), clean_line(r.title) or "-",
+              "; ".join(x for x in (_accepted(found.get(r.id, ())), clean_line(r.last_error))
+                        if x) or "-")
              for r in rows]
     widths = [max(len(row[i]) for row in [head, *cells]) for i in range(len(head) - 2)]
     errors = min(ERROR_ROOM, max(len(row[-1]) for row in [head, *cells]))
@@ -112,7 +137,8 @@ def labelled_test_alert(target: str, now: datetime) -> Alert:
 
 
 def send_test(config: Config, name: str, now: datetime) -> str:
-    """Send a test alert to target ``name``; return the line to print. Raises ``ConfigError``
+    """Send a test alert to target ``name``; return the line to print (for e-mail, with each
+    recipient that refused it: ``b@x refused: 550 …``). Raises ``ConfigError``
     for an unknown target, ``DeliveryError`` (its message names the target, never its URL)
     when the target refused it."""
     settings = config.targets.get(name)
@@ -121,8 +147,9 @@ def send_test(config: Config, name: str, now: datetime) -> str:
         raise ConfigError(f"{config.path}: no target {name!r} (targets: {known})")
     with closing(GuardedClient(config.network)) as client:
         target = build_target(name, settings, client)
-        target.send(labelled_test_alert(name, now))
-    return f"send-test: target {name!r}: sent"
+        receipt = target.send(labelled_test_alert(name, now)) or {}
+    refused = [f"{clean_line(a)} {clean_line(o)}" for a, o in receipt.items() if o != "accepted"]
+    return f"send-test: target {name!r}: sent" + "".join(f"; {r}" for r in refused)
 
 
 def failure_line(e: DeliveryError) -> str:

@@ -38,20 +38,23 @@ def alerts() -> None:
 @click.option("--status", type=click.Choice(ALERT_STATES), metavar="STATE",
               help="Only alerts in this state: pending, sending, sent or dead.")
 @click.option("--json", "as_json", is_flag=True,
-              help="One JSON array: full titles and errors, ISO 8601 times.")
+              help="One JSON array: full titles and errors, ISO 8601 times, and the outcome "
+                   "for each e-mail recipient.")
 @click.option("--limit", default=50, show_default=True, metavar="N",
               type=click.IntRange(min=1), help="How many alerts to list.")
 def alerts_list(config_path: Path, status: str | None, as_json: bool, limit: int) -> None:
     """List the outbox, newest first: id, state, target, kind, attempts, next attempt (or when
-    sent), story id, title and last error. Exit 1 if the database is missing or not
-    news-monitor's, 2 for a config error."""
-    from monitor.cli_alerts import alerts_json, alerts_table
+    sent), story id, title and last error (for e-mail, how many recipients accepted; --json
+    lists each recipient's outcome). Exit 1 if the database is missing or not news-monitor's,
+    2 for a config error."""
+    from monitor.cli_alerts import alerts_json, alerts_table, recipients_of
     from monitor.cli_stories import open_database
 
     with errors_to_exit_codes(), closing(open_database(load_config(config_path).database)) as s:
         rows = s.list_alerts(status, limit)
+        found = recipients_of(s, rows)
         with broken_pipe_exits():
-            click.echo(alerts_json(rows) if as_json else alerts_table(rows))
+            click.echo(alerts_json(rows, found) if as_json else alerts_table(rows, found))
 
 
 @alerts.command("retry")

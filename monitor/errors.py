@@ -18,6 +18,8 @@ carry secrets (webhook URLs, passwords): callers pass redacted forms.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class MonitorError(Exception):
     """Base class of every error news-monitor raises on purpose."""
@@ -73,15 +75,21 @@ class DeliveryError(MonitorError):
     target gave one); permanent ones go to the dead-letter state at once. ``gone`` says the
     destination itself is gone (HTTP 410, an archived Slack channel, a revoked token): the relay
     disables the target and keeps its alerts pending until an operator re-enables it.
+
+    ``recipients`` (targets with several recipients, i.e. e-mail): recipient address → outcome
+    of this attempt, ``"accepted"``, ``"refused: 550 5.1.1 no such user"`` or ``"deferred: 451
+    4.3.0 try later"``; the relay records them, so recipients that accepted are not sent the
+    alert again. Empty when the attempt got no per-recipient answer. Never holds a secret.
     """
 
     def __init__(
         self, message: str, *, transient: bool, retry_after: float | None = None,
-        gone: bool = False,
+        gone: bool = False, recipients: Mapping[str, str] | None = None,
     ) -> None:
         self.transient = transient
         self.retry_after = retry_after
         self.gone = gone
+        self.recipients: dict[str, str] = dict(recipients or {})
         super().__init__(message)
 
 

@@ -6,6 +6,7 @@ import email
 import email.policy
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -19,10 +20,12 @@ from monitor.deliver import EmailSettings, EmailTarget, build_target
 from monitor.deliver.mail import build_message, message_id, story_message_id, subject
 from monitor.errors import DeliveryError
 from monitor.model import Alert, Match
+from monitor.net import GuardedClient, NetConfig
 
 SENDER = "monitor@ops.example"
 RECIPIENTS = ("analyst1@ops.example", "analyst2@ops.example")
 PASSWORD = "hunter2-very-secret"  # not a real credential
+LOOPBACK = ("127.0.0.1",)  # the test servers' address, allowed as [network] allow_private
 HOSTILE_TITLE = ("Attack\r\nBcc: evil@x.example\nX-Injected: 1\rZ\u2028Line\u2029Para\u0085Next "
                  "=?UTF-8?Q?=0A?=Bcc: evil2@x.example <script>alert(1)</script>\n")
 EXPECTED_HEADERS = ["auto-submitted", "content-type", "date", "from", "message-id",
@@ -101,8 +104,9 @@ class Server:
     handler: Recorder
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[Server]:
+@contextmanager
+def running_server() -> Iterator[Server]:
+    """A recording aiosmtpd server on 127.0.0.1, stopped on exit."""
     handler = Recorder()
     port = free_port()
     controller = RecordingController(handler, hostname="127.0.0.1", port=port,
@@ -114,10 +118,21 @@ def smtp_server() -> Iterator[Server]:
         controller.stop()
 
 
+@pytest.fixture
+def smtp_server() -> Iterator[Server]:
+    with running_server() as server:
+        yield server
+
+
 def settings(port: int, **changes: Any) -> EmailSettings:
     base = EmailSettings(host="127.0.0.1", port=port, sender=SENDER, recipients=RECIPIENTS,
                          security="none", timeout=5.0)
     return replace(base, **changes)
+
+
+def target(s: EmailSettings, **options: Any) -> EmailTarget:
+    """The target, with the test servers' loopback address allowlisted."""
+    return EmailTarget("mail", s, allow_private=LOOPBACK, **options)
 
 
 def received(server: Server) -> EmailMessage:
@@ -132,7 +147,9 @@ def received(server: Server) -> EmailMessage:
 def test_hostile_title_cannot_add_headers(smtp_server: Server) -> None:
     alert = make_alert(title=HOSTILE_TITLE, snippet="<img src=http://evil/x.png> & <b>bold</b>",
                        site="<i>Outlet</i>", url="javascript:alert(1)")
-    build_target("mail", settings(smtp_server.port), object()).send(alert)  # type: ignore[arg-type]
+    with GuardedClient(NetConfig(allow_private=LOOPBACK)) as client:
+        receipt = build_target("mail", settings(smtp_server.port), client).send(alert)
+    assert receipt == {r: "accepted" for r in RECIPIENTS}
     (envelope,) = smtp_server.handler.messages
     assert envelope.mail_from == SENDER and envelope.rcpt_tos == list(RECIPIENTS)
     msg = received(smtp_server)
@@ -159,11 +176,11 @@ def test_hostile_title_cannot_add_headers(smtp_server: Server) -> None:
 
 
 def test_links_and_message_id_are_stable(smtp_server: Server) -> None:
-    target = EmailTarget("mail", settings(smtp_server.port))
-    target.send(make_alert())
+    mail = target(settings(smtp_server.port))
+    mail.send(make_alert())
     first = received(smtp_server)
     smtp_server.handler.messages.clear()
-    target.send(make_alert())
+    mail.send(make_alert())
     second = received(smtp_server)
     assert first["Message-ID"] == second["Message-ID"]
     html = first.get_body(("html",))
@@ -172,10 +189,10 @@ def test_links_and_message_id_are_stable(smtp_server: Server) -> None:
 
 def test_starttls_required_but_not_offered_is_permanent_and_sends_nothing(
         smtp_server: Server) -> None:
-    target = EmailTarget("mail", settings(smtp_server.port, security="starttls",
-                                          username="monitor", password=PASSWORD))
+    mail = target(settings(smtp_server.port, security="starttls", username="monitor",
+                           password=PASSWORD))
     with pytest.raises(DeliveryError) as info:
-        target.send(make_alert())
+        mail.send(make_alert())
     assert info.value.transient is False
     assert "does not offer STARTTLS" in str(info.value)
     assert PASSWORD not in str(info.value)
@@ -184,26 +201,26 @@ def test_starttls_required_but_not_offered_is_permanent_and_sends_nothing(
 
 
 def test_implicit_tls_against_a_plain_server_fails_without_sending(smtp_server: Server) -> None:
-    target = EmailTarget("mail", settings(smtp_server.port, security="tls",
-                                          username="monitor", password=PASSWORD))
+    mail = target(settings(smtp_server.port, security="tls", username="monitor",
+                           password=PASSWORD))
     with pytest.raises(DeliveryError) as info:
-        target.send(make_alert())
+        mail.send(make_alert())
     assert PASSWORD not in str(info.value)
     assert "AUTH" not in smtp_server.handler.commands and smtp_server.handler.messages == []
 
 
 def test_credentials_with_security_none_are_refused_before_connecting() -> None:
     closed = free_port()
-    target = EmailTarget("mail", settings(closed, username="monitor", password=PASSWORD))
+    mail = target(settings(closed, username="monitor", password=PASSWORD))
     with pytest.raises(DeliveryError) as info:
-        target.send(make_alert())
+        mail.send(make_alert())
     assert info.value.transient is False and PASSWORD not in str(info.value)
 
 
 def test_connection_refused_is_transient() -> None:
-    target = EmailTarget("mail", settings(free_port()))
+    mail = target(settings(free_port()))
     with pytest.raises(DeliveryError) as info:
-        target.send(make_alert())
+        mail.send(make_alert())
     assert info.value.transient is True
 
 
@@ -215,21 +232,27 @@ def test_all_recipients_refused(smtp_server: Server, replies: dict[str, str],
                                 transient: bool) -> None:
     smtp_server.handler.rcpt_replies = replies
     with pytest.raises(DeliveryError) as info:
-        EmailTarget("mail", settings(smtp_server.port)).send(make_alert())
+        target(settings(smtp_server.port)).send(make_alert())
     assert info.value.transient is transient
     assert "refused" in str(info.value)
     assert smtp_server.handler.messages == []
+    assert info.value.recipients == {
+        a: f"{'refused' if r.startswith('5') else 'deferred'}: {r}" for a, r in replies.items()}
 
 
 def test_partial_refusal_5xx_succeeds_and_4xx_retries(smtp_server: Server) -> None:
     smtp_server.handler.rcpt_replies = {RECIPIENTS[1]: "550 5.1.1 no such user"}
-    EmailTarget("mail", settings(smtp_server.port)).send(make_alert())
+    receipt = target(settings(smtp_server.port)).send(make_alert())
+    assert receipt == {RECIPIENTS[0]: "accepted",
+                       RECIPIENTS[1]: "refused: 550 5.1.1 no such user"}
     (envelope,) = smtp_server.handler.messages
     assert envelope.rcpt_tos == [RECIPIENTS[0]]
     smtp_server.handler.rcpt_replies = {RECIPIENTS[1]: "452 4.2.2 mailbox full"}
     with pytest.raises(DeliveryError) as info:
-        EmailTarget("mail", settings(smtp_server.port)).send(make_alert())
+        target(settings(smtp_server.port)).send(make_alert())
     assert info.value.transient is True and RECIPIENTS[1] in str(info.value)
+    assert info.value.recipients == {RECIPIENTS[0]: "accepted",
+                                     RECIPIENTS[1]: "deferred: 452 4.2.2 mailbox full"}
 
 
 @pytest.mark.parametrize(("reply", "transient"), [("451 4.3.0 local error", True),
@@ -237,8 +260,10 @@ def test_partial_refusal_5xx_succeeds_and_4xx_retries(smtp_server: Server) -> No
 def test_data_replies(smtp_server: Server, reply: str, transient: bool) -> None:
     smtp_server.handler.data_reply = reply
     with pytest.raises(DeliveryError) as info:
-        EmailTarget("mail", settings(smtp_server.port)).send(make_alert())
+        target(settings(smtp_server.port)).send(make_alert())
     assert info.value.transient is transient
+    word = "deferred" if transient else "refused"  # every recipient takes the DATA reply
+    assert info.value.recipients == {a: f"{word}: {reply}" for a in RECIPIENTS}
 
 
 def test_subject_rules() -> None:

@@ -1,17 +1,21 @@
-"""STARTTLS with a real certificate (security case 60): an aiosmtpd server on 127.0.0.1 that
-requires STARTTLS and offers AUTH only over TLS, its certificate issued by a CA made at test
-time with the ``openssl`` command.
+"""TLS with a real certificate (security case 60, and the ``ca_file`` setting): an aiosmtpd
+server on 127.0.0.1 that requires STARTTLS and offers AUTH only over TLS (or speaks implicit
+TLS), its certificate (for IP 127.0.0.1 and DNS localhost) issued by a CA made at test time with
+the ``openssl`` command.
 
-``mail.py`` verifies with ``ssl.create_default_context()``, which has no knob for an extra CA;
-the test CA is trusted through ``SSL_CERT_FILE`` (read by OpenSSL each time a default context
-loads its verify paths), set before the target builds its context.
+Without ``ca_file``, ``mail.py`` verifies with ``ssl.create_default_context()`` (the system
+store); there the test CA is trusted through ``SSL_CERT_FILE`` (read by OpenSSL each time a
+default context loads its verify paths), set before the target builds its context. With
+``ca_file``, the system store (and so ``SSL_CERT_FILE``) must play no part.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import ipaddress
 import shutil
+import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -22,7 +26,6 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from monitor.deliver import EmailTarget
 from monitor.deliver.mail import story_message_id
 from monitor.errors import DeliveryError
 from tests.test_deliver_email import (
@@ -34,6 +37,7 @@ from tests.test_deliver_email import (
     free_port,
     make_alert,
     settings,
+    target,
 )
 
 USER = "monitor"
@@ -126,9 +130,9 @@ def tls_server(pki: Pki) -> Iterator[TlsServer]:
 def test_starttls_with_a_trusted_certificate_authenticates_and_delivers(
         tls_server: TlsServer, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
-    target = EmailTarget("mail", settings(tls_server.port, security="starttls", username=USER,
-                                          password=PASSWORD))
-    target.send(make_alert(kind="update", key="alert-9-update-1"))
+    mail = target(settings(tls_server.port, security="starttls", username=USER,
+                           password=PASSWORD))
+    mail.send(make_alert(kind="update", key="alert-9-update-1"))
     commands = tls_server.handler.commands
     assert commands == ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL", "DATA"], commands
     (envelope,) = tls_server.handler.messages
@@ -152,10 +156,10 @@ def test_starttls_with_an_untrusted_certificate_stops_before_auth(
     else:
         monkeypatch.setenv("SSL_CERT_FILE", str(pki.other_ca))
     monkeypatch.setenv("SSL_CERT_DIR", str(pki.ca.parent / "no-such-dir"))
-    target = EmailTarget("mail", settings(tls_server.port, security="starttls", username=USER,
-                                          password=PASSWORD))
+    mail = target(settings(tls_server.port, security="starttls", username=USER,
+                           password=PASSWORD))
     with pytest.raises(DeliveryError) as caught:
-        target.send(make_alert())
+        mail.send(make_alert())
     assert caught.value.transient is False
     assert "certificate" in str(caught.value)
     assert PASSWORD not in str(caught.value)
@@ -163,3 +167,131 @@ def test_starttls_with_an_untrusted_certificate_stops_before_auth(
     assert "STARTTLS" in commands
     assert not {"AUTH", "AUTH-in-clear", "MAIL", "DATA"} & set(commands), commands
     assert tls_server.handler.messages == []
+
+
+# --- ca_file: a private CA instead of the system store ------------------------------------------
+
+
+def system_store(monkeypatch: pytest.MonkeyPatch, pki: Pki, bundle: Path | None) -> None:
+    """Make the system store ``bundle`` (None: an empty one) and nothing else."""
+    if bundle is None:
+        bundle = pki.ca.parent / "empty.pem"
+        bundle.write_text("", encoding="ascii")
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setenv("SSL_CERT_DIR", str(pki.ca.parent / "no-such-dir"))
+
+
+def test_ca_file_is_trusted_without_the_system_store(
+        tls_server: TlsServer, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    system_store(monkeypatch, pki, None)  # the system store trusts nothing
+    mail = target(settings(tls_server.port, security="starttls", username=USER,
+                           password=PASSWORD, ca_file=str(pki.ca)))
+    receipt = mail.send(make_alert())
+    assert receipt == {r: "accepted" for r in RECIPIENTS}
+    assert tls_server.handler.commands == ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL", "DATA"]
+    (envelope,) = tls_server.handler.messages
+    assert sorted(envelope.rcpt_tos) == sorted(RECIPIENTS)
+
+
+def test_ca_file_replaces_the_system_store(
+        tls_server: TlsServer, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    system_store(monkeypatch, pki, pki.ca)  # the system store alone would trust the server
+    mail = target(settings(tls_server.port, security="starttls", username=USER,
+                           password=PASSWORD, ca_file=str(pki.other_ca)))
+    with pytest.raises(DeliveryError) as caught:
+        mail.send(make_alert())
+    assert caught.value.transient is False and "certificate" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    assert not {"AUTH", "AUTH-in-clear", "MAIL"} & set(tls_server.handler.commands)
+    assert tls_server.handler.messages == []
+
+
+def test_a_missing_ca_file_is_permanent_and_connects_to_nothing(
+        tls_server: TlsServer, pki: Pki) -> None:
+    missing = pki.ca.parent / "no-such-ca.pem"
+    mail = target(settings(tls_server.port, security="starttls", ca_file=str(missing)))
+    with pytest.raises(DeliveryError) as caught:
+        mail.send(make_alert())
+    assert caught.value.transient is False
+    assert "ca_file" in str(caught.value) and str(missing) in str(caught.value)
+    assert tls_server.handler.commands == []
+
+
+# --- the host is resolved once, the address pinned, the certificate checked against the host ---
+
+
+@pytest.fixture
+def no_name_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``socket.getaddrinfo`` refuses host names (IP literals pass): a connection made by name
+    would fail. Returns the names that were asked for."""
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def numeric_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            asked.append(str(host))
+            raise socket.gaierror(socket.EAI_NONAME, "name lookups are refused here") from None
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", numeric_only)
+    return asked
+
+
+@pytest.mark.parametrize(("host", "delivered"), [("localhost", True), ("mx.test", False)])
+def test_connects_to_the_checked_address_and_verifies_the_host_name(
+        tls_server: TlsServer, pki: Pki, no_name_lookups: list[str], host: str,
+        delivered: bool) -> None:
+    # the certificate names IP 127.0.0.1 and DNS localhost, not mx.test
+    looked_up: list[tuple[str, int]] = []
+
+    def resolver(name: str, port: int) -> list[str]:
+        looked_up.append((name, port))
+        return ["127.0.0.1"]
+
+    mail = target(settings(tls_server.port, host=host, security="starttls", username=USER,
+                           password=PASSWORD, ca_file=str(pki.ca)), resolver=resolver)
+    if delivered:
+        assert mail.send(make_alert()) == {r: "accepted" for r in RECIPIENTS}
+        assert len(tls_server.handler.messages) == 1
+    else:
+        with pytest.raises(DeliveryError) as caught:
+            mail.send(make_alert())
+        assert caught.value.transient is False and "mismatch" in str(caught.value)
+        assert "AUTH" not in tls_server.handler.commands and tls_server.handler.messages == []
+        assert "STARTTLS" in tls_server.handler.commands  # the pinned address was reached
+    assert looked_up == [(host, tls_server.port)]  # one lookup, through the guard's resolver
+    assert no_name_lookups == []  # and the connection never looked the name up again
+
+
+@pytest.fixture
+def smtps_server(pki: Pki) -> Iterator[TlsServer]:
+    """Implicit TLS (SMTPS) on 127.0.0.1."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.cert, pki.key)
+    handler = Recorder()
+    port = free_port()
+    controller = RecordingController(handler, hostname="127.0.0.1", port=port,
+                                     server_hostname="mx.test", ssl_context=context)
+    controller.start()
+    try:
+        yield TlsServer(port, handler)
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("trusted", ["test-ca", "other-ca"])
+def test_implicit_tls_pins_the_address_and_verifies_with_ca_file(
+        smtps_server: TlsServer, pki: Pki, trusted: str) -> None:
+    ca = pki.ca if trusted == "test-ca" else pki.other_ca
+    mail = target(settings(smtps_server.port, host="localhost", security="tls",
+                           ca_file=str(ca)), resolver=lambda host, port: ["127.0.0.1"])
+    if trusted == "test-ca":
+        assert mail.send(make_alert()) == {r: "accepted" for r in RECIPIENTS}
+        assert len(smtps_server.handler.messages) == 1
+        return
+    with pytest.raises(DeliveryError) as caught:
+        mail.send(make_alert())
+    assert caught.value.transient is False and "certificate" in str(caught.value)
+    assert smtps_server.handler.commands == [] and smtps_server.handler.messages == []

@@ -1,7 +1,10 @@
 """The deliver stage: targets that send an alert somewhere, and the seam that builds them.
 
-A target has a ``name`` and ``send(alert) -> None``: it returns when the destination accepted the
-alert and otherwise raises ``DeliveryError(transient=…, retry_after=…)``; it never returns a bool.
+A target has a ``name`` and ``send(alert)``: it returns when the destination accepted the alert
+and otherwise raises ``DeliveryError(transient=…, retry_after=…)``; it never returns a bool. What
+it returns is a receipt: ``None`` for a target without recipients, or, for one with several
+(e-mail), recipient → outcome line (``"accepted"``, ``"refused: 550 …"``), which the relay records
+so that a retry skips the recipients that have the alert (``Alert.delivered_to``).
 Targets are picked by explicit maps, never by importing a name given as a string:
 
 - ``TARGET_TYPES``: config ``type`` → target class;
@@ -16,7 +19,7 @@ shared helpers and the ``HttpPoster`` protocol (what ``monitor.net.GuardedClient
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol, TextIO
 
 from monitor.deliver.apprise_target import AppriseTarget
@@ -34,6 +37,7 @@ from monitor.deliver.settings import (
 from monitor.deliver.slack import SlackTarget
 from monitor.deliver.webhook import WebhookTarget
 from monitor.model import Alert
+from monitor.net import NetConfig
 
 __all__ = [
     "SETTINGS_TYPES",
@@ -61,8 +65,10 @@ class Target(Protocol):
 
     name: str
 
-    def send(self, alert: Alert) -> None:
-        """Return on success; raise ``DeliveryError(transient=…, retry_after=…)`` otherwise."""
+    def send(self, alert: Alert) -> Mapping[str, str] | None:
+        """Return on success: ``None``, or per-recipient outcomes for a target that has
+        recipients (only those tried in this attempt). Raise ``DeliveryError(transient=…,
+        retry_after=…, recipients=…)`` otherwise."""
         ...
 
 
@@ -100,9 +106,13 @@ def _webhook(name: str, s: TargetSettings, client: HttpPoster, _: TextIO | None)
     return WebhookTarget(name, s, client)
 
 
-def _email(name: str, s: TargetSettings, _: HttpPoster, __: TextIO | None) -> Target:
+def _email(name: str, s: TargetSettings, client: HttpPoster, _: TextIO | None) -> Target:
+    """SMTP does not go through the client, but through the same address guard: the relay may
+    be on an address of the client's ``[network] allow_private``."""
     assert isinstance(s, EmailSettings)
-    return EmailTarget(name, s)
+    network = getattr(client, "config", None)  # a GuardedClient's NetConfig
+    allow = network.allow_private if isinstance(network, NetConfig) else ()
+    return EmailTarget(name, s, allow_private=allow)
 
 
 def _apprise(name: str, s: TargetSettings, _: HttpPoster, __: TextIO | None) -> Target:

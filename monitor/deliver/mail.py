@@ -1,170 +1,169 @@
-"""The e-mail target: one multipart/alternative message per alert, over SMTP.
+"""The e-mail target: one multipart/alternative message per alert, over SMTP, with an outcome
+per recipient.
 
 Named ``mail`` so it does not shadow the standard library's ``email`` package.
+
+Where it connects: the relay's host is resolved here and every address it resolves to is
+classified by ``monitor.net.address_allowed``, as in the guarded HTTP client: a non-public one
+is refused (permanent error naming the host) unless ``[network] allow_private`` lists it. The
+connection goes to one of those very addresses; TLS still verifies against the host name.
 
 Transport security (``EmailSettings.security``):
 
 - ``starttls`` (default): EHLO; the server must offer STARTTLS, else a permanent error and
   nothing else is sent (no AUTH, no MAIL); the certificate is verified with
-  ``ssl.create_default_context()``; EHLO again; then AUTH when a username is configured.
-- ``tls``: implicit TLS (SMTP_SSL) with the default context.
+  ``ssl.create_default_context()`` (with ``ca_file``: ``cafile=ca_file``, that PEM bundle
+  instead of the system store); EHLO again; then AUTH when a username is configured.
+- ``tls``: implicit TLS with the same context.
 - ``none``: plain SMTP, refused (permanently) when credentials are configured.
 
-Every socket operation has ``EmailSettings.timeout``.
+Every network wait has ``EmailSettings.timeout``: the DNS lookup, the connection, the TLS
+handshake, each command and each reply, the one after DATA included.
 
-The Subject and the bodies come from ``mail_render`` (``[UPDATE]`` / ``[ESCALATION]`` prefixes,
-the story and its articles for a follow-up).
+The message (Subject, bodies, headers, the Message-ID that threads a story and stays the same
+across retries) comes from ``mail_render.build_message``.
 
-Headers: the feed title reaches the Subject only after every control character and line
-separator (CR, LF, U+0085, U+2028, U+2029 …) became a space and every ``=?`` was broken with a
-word joiner (so a title cannot smuggle an RFC 2047 encoded newline); we encode and fold the
-Subject ourselves. Before sending, the message is generated and parsed back, and it is refused
-unless the header set is exactly the one built and the Subject and the ids read back unchanged.
-(This Python, 3.11.7, predates the CVE-2024-6923 fix, so none of this relies on the library
-refusing line breaks.)
+Recipients (case 61): the envelope holds the configured recipients not in
+``Alert.delivered_to`` (those the store recorded as having accepted it); the To header names
+them all. Each outcome comes from the reply to the recipient's RCPT and, if accepted, to DATA:
 
-Threading: the ids are stable across retries, and no feed text reaches them.
+- all accepted, or some refused with 5xx (permanent for them) → returns the receipt,
+  recipient → ``"accepted"`` / ``"refused: 550 5.1.1 …"``;
+- some deferred with 4xx → transient ``DeliveryError`` whose ``recipients`` hold every outcome,
+  the accepted ones included (so they are recorded, and not sent it again);
+- all refused → permanent if all with 5xx, else transient; DATA refused → 4xx transient, 5xx
+  permanent, each recipient taking that reply;
+- nothing left to send (all in ``delivered_to``) → ``{}`` at once, without connecting.
 
-- ``new`` (a story's first alert): ``Message-ID`` is
-  ``<story-{story_id}-{first 12 hex of sha256(target name)}@news-monitor>``, derived from the
-  story and the target alone.
-- ``update`` / ``escalation``: ``Message-ID`` is ``<key@news-monitor>`` (``Alert.key``), and
-  ``In-Reply-To`` and ``References`` are the story's first id above, so mail readers thread
-  them under the first alert.
-- ``operator``: ``<key@news-monitor>``, no thread.
+Outcome unknown (case 62): when the connection drops or times out once DATA was sent but before
+the server's reply, the message may or may not have been taken. That is transient, every
+recipient ``"deferred: outcome unknown …"``, and the retry sends the same message with the same
+Message-ID: at-least-once, a possible duplicate rather than a silent loss.
 
-Outcomes: accepted → delivered (recipients refused with 5xx are logged); some recipient
-refused with 4xx → transient (the whole message is retried; per-recipient tracking is left for
-later); all refused → permanent if all 5xx, else transient; authentication failure, missing
-STARTTLS, bad certificate → permanent; disconnects, timeouts, refused connections → transient;
-other replies: 4xx transient, 5xx permanent. The password never appears in a message.
+Other outcomes: authentication failure, missing STARTTLS, bad certificate, an unreadable
+``ca_file``, a refused address → permanent; disconnects, timeouts, refused connections, DNS
+failures → transient; other replies: 4xx transient, 5xx permanent. The password never appears in
+a message, a log line or an outcome.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
-import hashlib
+import ipaddress
 import logging
-import re
 import smtplib
+import socket
 import ssl
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.header import Header
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import format_datetime
 
-from monitor.deliver import story
 from monitor.deliver.base import clean_line, truncate
-from monitor.deliver.mail_render import html_body, plain_body, subject
+from monitor.deliver.mail_render import (
+    build_message,
+    html_body,
+    message_id,
+    plain_body,
+    story_message_id,
+    subject,
+    thread_ids,
+)
 from monitor.deliver.settings import EmailSettings
 from monitor.errors import DeliveryError
 from monitor.model import Alert
+from monitor.net import Resolver, address_allowed, default_resolver, parse_allowlist
+
+__all__ = ["EmailTarget", "build_message", "html_body", "message_id", "plain_body",
+           "story_message_id", "subject", "thread_ids"]
 
 log = logging.getLogger("monitor.deliver")
 
-_HEADER_NAMES = ("Subject", "From", "To", "Date", "Message-ID", "Auto-Submitted",
-                 "MIME-Version", "Content-Type")
-_THREAD_HEADERS = ("In-Reply-To", "References")
-_UNSAFE_ADDRESS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029,;<>\"()\\]")
+_ACCEPTED = (250, 251)
 
 
-# --- the message -------------------------------------------------------------------------------
+def _outcome(code: int, detail: str) -> str:
+    """An outcome line from an SMTP reply: accepted, refused (5xx) or deferred (anything else,
+    so it is tried again)."""
+    if code in _ACCEPTED:
+        return "accepted"
+    return f"{'refused' if 500 <= code < 600 else 'deferred'}: {code} {detail}".rstrip()
 
 
-def message_id(key: str) -> str:
-    """``<key@news-monitor>``, the key reduced to safe characters (plus a digest if it changed)."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "-", key)[:100]
-    if safe != key:
-        safe += "-" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:12]
-    return f"<{safe}@news-monitor>"
+def _code_error(where: str, code: int, what: str,
+                recipients: Mapping[str, str] | None = None) -> DeliveryError:
+    return DeliveryError(f"{where}: {what} (SMTP {code})", transient=not 500 <= code < 600,
+                         recipients=recipients)
 
 
-def story_message_id(story_id: int, target: str) -> str:
-    """The Message-ID of a story's first alert to a target: from the story and the target
-    name alone, so a later alert of the story can refer to it."""
-    digest = hashlib.sha256(target.encode("utf-8", "replace")).hexdigest()[:12]
-    return f"<story-{int(story_id)}-{digest}@news-monitor>"
-
-
-def thread_ids(alert: Alert) -> tuple[str, str | None]:
-    """``(Message-ID, parent)``: a new alert is the story's first message; an update or an
-    escalation has its own id (from its key) and replies to the first; an operator notice
-    stands alone."""
-    if alert.kind == "new":
-        return story_message_id(alert.story_id, alert.target), None
-    if story.is_followup(alert):
-        return message_id(alert.key), story_message_id(alert.story_id, alert.target)
-    return message_id(alert.key), None
-
-
-def build_message(alert: Alert, settings: EmailSettings, *,
-                  now: datetime | None = None) -> EmailMessage:
-    """The message, checked by a generate-and-parse round trip (permanent error if it fails)."""
-    for address in (settings.sender, *settings.recipients):
-        if not address or _UNSAFE_ADDRESS.search(address):
-            raise DeliveryError("email: a configured address holds characters that are not "
-                                "allowed in a plain address", transient=False)
-    msg = EmailMessage(policy=email.policy.SMTP)
-    title = subject(alert)
-    msg.set_raw("Subject", _encoded_subject(title))
-    msg["From"] = settings.sender
-    msg["To"] = ", ".join(settings.recipients)
-    msg["Date"] = format_datetime(now or datetime.now(UTC))
-    own, parent = thread_ids(alert)
-    msg["Message-ID"] = own
-    if parent is not None:
-        msg["In-Reply-To"] = parent
-        msg["References"] = parent
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(plain_body(alert), cte="quoted-printable")
-    msg.add_alternative(html_body(alert), subtype="html", cte="quoted-printable")
-    _check_round_trip(msg, title, own, parent)
-    return msg
-
-
-def _encoded_subject(title: str) -> str:
-    """The Subject value, folded and RFC 2047-encoded by us.
-
-    The modern header folder of Python 3.11 drops the space between two encoded words when it
-    folds a long non-ASCII subject (the words run together on the reader's side), so the value
-    is encoded with ``email.header.Header`` into lines short enough to be emitted unchanged.
-    """
-    charset = "us-ascii" if title.isascii() else "utf-8"
-    return Header(title, charset, header_name="Subject", maxlinelen=76).encode(linesep="\r\n")
-
-
-def _check_round_trip(msg: EmailMessage, title: str, own: str, parent: str | None) -> None:
-    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
-    names = sorted(k.lower() for k in parsed.keys())
-    expected = sorted(k.lower() for k in _HEADER_NAMES + (_THREAD_HEADERS if parent else ()))
-    ids_ok = str(parsed["Message-ID"]) == own and all(
-        str(parsed[h]) == parent for h in (_THREAD_HEADERS if parent else ()))
-    if names != expected or str(parsed["Subject"]) != title or not ids_ok:
-        raise DeliveryError("email: refusing to send a message whose headers do not survive "
-                            "a generate-and-parse round trip", transient=False)
-
-
-# --- the transport -----------------------------------------------------------------------------
-
-
-def _code_error(where: str, code: int, what: str) -> DeliveryError:
-    return DeliveryError(f"{where}: {what} (SMTP {code})", transient=not 500 <= code < 600)
-
-
-def _refusals(where: str, refused: Mapping[str, tuple[int, bytes]]) -> DeliveryError:
+def _refusals(where: str, refused: Mapping[str, tuple[int, bytes]],
+              recipients: Mapping[str, str]) -> DeliveryError:
     codes = ", ".join(f"{addr} {code}" for addr, (code, _) in sorted(refused.items()))
-    temporary = any(400 <= code < 500 for code, _ in refused.values())
-    return DeliveryError(f"{where}: recipients refused: {codes}", transient=temporary)
+    temporary = any(not 500 <= code < 600 for code, _ in refused.values())
+    return DeliveryError(f"{where}: recipients refused: {codes}", transient=temporary,
+                         recipients=recipients)
+
+
+@dataclass
+class _Trace:
+    """What one SMTP session did: each RCPT's reply, and whether DATA was sent."""
+
+    rcpt: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    data_sent: bool = False
+
+
+class _Session(smtplib.SMTP):
+    """``smtplib.SMTP`` that dials the addresses already checked (never looking the host up
+    again), wraps the socket in TLS at once when ``tls`` is given (implicit TLS), verifies
+    certificates against ``host`` (STARTTLS too: smtplib uses ``_host``), and keeps a trace."""
+
+    def __init__(self, host: str, addresses: Sequence[str], timeout: float,
+                 tls: ssl.SSLContext | None, trace: _Trace) -> None:
+        self._addresses = tuple(addresses)
+        self._tls = tls
+        self.trace = trace
+        super().__init__(timeout=timeout)  # no host: the caller connects, and closes on error
+        self._host = host
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        last: OSError | None = None
+        for address in self._addresses:  # like socket.create_connection: the first that answers
+            try:
+                sock = socket.create_connection((address, port), timeout)
+                break
+            except OSError as e:
+                last = e
+        else:
+            raise last or OSError(f"no address to connect to for {host}")
+        if self._tls is None:
+            return sock
+        try:
+            return self._tls.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+
+    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        reply = super().rcpt(recip, options)
+        self.trace.rcpt[recip] = reply
+        return reply
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:  # type: ignore[override]
+        self.trace.data_sent = True
+        return super().data(msg)
 
 
 class EmailTarget:
-    """Sends each alert as one e-mail to every configured recipient."""
+    """Sends each alert as one e-mail to every configured recipient that does not have it yet.
 
-    def __init__(self, name: str, settings: EmailSettings) -> None:
+    ``allow_private``: the ``[network] allow_private`` entries (the relay may be on one of
+    them); ``resolver(host, port)`` returns IP strings (default: ``getaddrinfo``)."""
+
+    def __init__(self, name: str, settings: EmailSettings, *,
+                 allow_private: Iterable[str] = (), resolver: Resolver | None = None) -> None:
         self.name = name
         self._settings = settings
+        self._allow = parse_allowlist(allow_private)
+        self._resolver = resolver or default_resolver
 
     def __repr__(self) -> str:
         return f"EmailTarget(name={self.name!r}, host={self._settings.host!r})"
@@ -173,71 +172,153 @@ class EmailTarget:
         password = self._settings.password
         return text.replace(password, "<redacted>") if password else text
 
-    def _open(self) -> smtplib.SMTP:
-        s = self._settings
-        if s.security == "tls":
-            return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
-                                    context=ssl.create_default_context())
-        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        if s.security != "starttls":
-            return smtp
-        try:
-            smtp.ehlo()
-            if not smtp.has_extn("starttls"):
-                raise DeliveryError(f"email target {self.name!r}: server does not offer "
-                                    "STARTTLS; refusing to send credentials in clear",
-                                    transient=False)
-            smtp.starttls(context=ssl.create_default_context())
-            smtp.ehlo()
-        except BaseException:
-            _close(smtp)
-            raise
-        return smtp
+    def _detail(self, raw: bytes | str) -> str:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return truncate(clean_line(self._scrub(text)), 200)
 
-    def send(self, alert: Alert) -> None:
+    def _outcomes(self, trace: _Trace, after: str | None) -> dict[str, str]:
+        """Recipient → outcome line for each one tried; those accepted at RCPT take ``after``
+        (what became of the message), or "accepted" when it is None."""
+        return {address: (after or "accepted") if code in _ACCEPTED
+                else _outcome(code, self._detail(raw))
+                for address, (code, raw) in trace.rcpt.items()}
+
+    def send(self, alert: Alert) -> dict[str, str]:
         s = self._settings
         where = f"email target {self.name!r}"
+        pending = [r for r in s.recipients if r not in alert.delivered_to]
+        if not pending:
+            return {}
         if s.security == "none" and (s.username or s.password):
             raise DeliveryError(f"{where}: credentials are configured with security 'none'; "
                                 "use 'starttls' or 'tls'", transient=False)
         msg = build_message(alert, s)
+        context = self._context(where)
+        trace = _Trace()
         try:
-            refused = self._deliver(msg)
+            self._deliver(msg, pending, self._addresses(where), context, trace)
         except DeliveryError:
             raise
         except smtplib.SMTPAuthenticationError as e:
             raise _code_error(where, e.smtp_code, "authentication failed") from e
         except smtplib.SMTPNotSupportedError as e:
             raise DeliveryError(f"{where}: {self._scrub(str(e))}", transient=False) from e
-        except smtplib.SMTPRecipientsRefused as e:
-            raise _refusals(where, e.recipients) from e
+        except smtplib.SMTPRecipientsRefused as e:  # all of them, or a 421 among the RCPTs
+            raise _refusals(where, e.recipients, self._outcomes(
+                trace, "deferred: not sent: the server refused the session")) from e
         except smtplib.SMTPSenderRefused as e:
             raise _code_error(where, e.smtp_code, "sender refused") from e
-        except smtplib.SMTPResponseException as e:
-            raw = e.smtp_error
-            reply = self._scrub(raw.decode("utf-8", "replace") if isinstance(raw, bytes)
-                                else str(raw))
-            raise _code_error(where, e.smtp_code, truncate(clean_line(reply), 200)) from e
+        except smtplib.SMTPResponseException as e:  # DATA refused, greeting, STARTTLS …
+            reply = self._detail(e.smtp_error)
+            after = _outcome(e.smtp_code, reply) if trace.data_sent else None
+            outcomes = self._outcomes(trace, after) if after else {}
+            raise _code_error(where, e.smtp_code, reply, outcomes) from e
         except ssl.SSLCertVerificationError as e:
             raise DeliveryError(f"{where}: TLS certificate not trusted: {e.verify_message}",
                                 transient=False) from e
         except (smtplib.SMTPException, OSError) as e:  # disconnects, timeouts, refused, TLS
-            raise DeliveryError(f"{where}: {type(e).__name__}: {self._scrub(str(e))}",
-                                transient=True) from e
+            failure = f"{type(e).__name__}: {self._scrub(str(e))}"
+            if trace.data_sent:
+                raise DeliveryError(
+                    f"{where}: connection lost after DATA, before the server's reply; delivery "
+                    f"unknown, retried with the same Message-ID: {failure}", transient=True,
+                    recipients=self._outcomes(trace, "deferred: outcome unknown: connection "
+                                                     f"lost after DATA ({type(e).__name__})"),
+                ) from e
+            raise DeliveryError(f"{where}: {failure}", transient=True, recipients=self._outcomes(
+                trace, f"deferred: not sent: {type(e).__name__}")) from e
+        outcomes = self._outcomes(trace, None)
+        refused = {a: r for a, r in trace.rcpt.items() if r[0] not in _ACCEPTED}
         if refused:
-            partial = _refusals(where, refused)
+            partial = _refusals(where, refused, outcomes)
             log.warning("target=%s alert=%s partial_refusal=%r", self.name, alert.key,
                         str(partial))
             if partial.transient:
                 raise partial
+        return outcomes
 
-    def _deliver(self, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    def _context(self, where: str) -> ssl.SSLContext | None:
+        """The verifying TLS context: ``ca_file`` alone when set, else the system store."""
         s = self._settings
-        smtp = self._open()
+        if s.security == "none":
+            return None
+        try:
+            return ssl.create_default_context(cafile=s.ca_file)
+        except OSError as e:  # ssl.SSLError included: not a PEM bundle
+            raise DeliveryError(f"{where}: cannot load ca_file {s.ca_file}: {e}",
+                                transient=False) from e
+
+    def _addresses(self, where: str) -> list[str]:
+        """The relay's addresses, every one of them allowed (else a permanent error)."""
+        host = self._settings.host
+        try:
+            found, says = [str(ipaddress.ip_address(host))], "is a"
+        except ValueError:
+            found, says = self._lookup(where), "resolves to"
+        for address in found:
+            if not address_allowed(address, self._allow):
+                shown = "" if says == "is a" else f" {address}"
+                raise DeliveryError(f"{where}: refused: SMTP host {host} {says} non-public "
+                                    f"address{shown} (not in [network] allow_private)",
+                                    transient=False)
+        return found
+
+    def _lookup(self, where: str) -> list[str]:
+        # getaddrinfo cannot be interrupted, so it runs in a daemon thread we stop waiting for.
+        s = self._settings
+        answer: list[str] = []
+        failure: list[BaseException] = []
+
+        def lookup() -> None:
+            try:
+                answer.extend(self._resolver(s.host, s.port))
+            except BaseException as e:
+                failure.append(e)
+
+        worker = threading.Thread(target=lookup, name=f"resolve {s.host}", daemon=True)
+        worker.start()
+        worker.join(s.timeout)
+        if worker.is_alive():
+            raise DeliveryError(f"{where}: DNS lookup of {s.host} timed out", transient=True)
+        if failure and not isinstance(failure[0], OSError | UnicodeError):
+            raise failure[0]
+        if failure or not answer:  # UnicodeError: a label too long, say; it will not change
+            raise DeliveryError(f"{where}: cannot resolve {s.host}: "
+                                f"{failure[0] if failure else 'no address'}",
+                                transient=not failure or isinstance(failure[0], OSError)
+                                ) from (failure[0] if failure else None)
+        return answer
+
+    def _open(self, addresses: Sequence[str], context: ssl.SSLContext | None,
+              trace: _Trace) -> _Session:
+        s = self._settings
+        smtp = _Session(s.host, addresses, s.timeout, context if s.security == "tls" else None,
+                        trace)
+        try:
+            code, reply = smtp.connect(s.host, s.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
+            if s.security == "starttls":
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):
+                    raise DeliveryError(f"email target {self.name!r}: server does not offer "
+                                        "STARTTLS; refusing to send credentials in clear",
+                                        transient=False)
+                smtp.starttls(context=context)
+                smtp.ehlo()
+        except BaseException:
+            _close(smtp)
+            raise
+        return smtp
+
+    def _deliver(self, msg: EmailMessage, pending: Sequence[str], addresses: Sequence[str],
+                 context: ssl.SSLContext | None, trace: _Trace) -> None:
+        s = self._settings
+        smtp = self._open(addresses, context, trace)
         try:
             if s.username:
                 smtp.login(s.username, s.password or "")
-            return smtp.send_message(msg, from_addr=s.sender, to_addrs=list(s.recipients))
+            smtp.send_message(msg, from_addr=s.sender, to_addrs=list(pending))
         finally:
             _close(smtp)
 

@@ -40,7 +40,12 @@ class WebhookSettings:
 
 @dataclass(frozen=True)
 class EmailSettings:
-    """An SMTP relay. ``security`` "none" is accepted only without credentials."""
+    """An SMTP relay. ``security`` "none" is accepted only without credentials.
+
+    ``ca_file``: a PEM bundle of the CAs that may issue the relay's certificate (a company CA),
+    trusted instead of the system store; None: the system store. ``host`` is resolved and
+    checked against ``[network] allow_private`` like every other destination.
+    """
 
     host: str
     port: int
@@ -50,6 +55,7 @@ class EmailSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
