@@ -138,13 +138,16 @@ def test_gone_disables_the_target_keeps_rows_pending_and_enable_resumes(tmp_path
     hook, other = Timed("hook", clock, [gone]), Timed("other", clock)
     report = run(store, {"hook": hook, "other": other}, clock)
     assert report.disabled and report.disabled[0].startswith("hook: ") and not report.ok
-    assert store.disabled_targets().keys() == {"hook"} and len(other.sent) == 2
-    assert store.alert_counts() == {"pending": 2, "sent": 2}, "not lost, not dead"
+    assert store.disabled_targets().keys() == {"hook"} and len(other.sent) == 3
+    (notice,) = [a for a in other.sent if a.kind == "operator"]
+    assert notice.title == "news-monitor: target 'hook' is disabled" and notice.story_id == 0
+    assert "410" in notice.snippet and "monitor alerts enable hook" in notice.snippet
+    assert store.alert_counts() == {"pending": 2, "sent": 3}, "not lost, not dead"
     clock.now += timedelta(hours=1)
     assert run(store, {"hook": hook, "other": other}, clock).sent == 0
     assert store.enable_target("hook") and not store.enable_target("hook")
     assert run(store, {"hook": hook, "other": other}, clock).sent == 2
-    assert store.alert_counts() == {"sent": 4}
+    assert store.alert_counts() == {"sent": 5}
 
 
 def test_slack_gone_codes() -> None:

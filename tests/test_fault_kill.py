@@ -13,10 +13,23 @@ until the test opens its gate, so each kill lands deterministically:
 After each kill the test moves ``next_attempt_at`` of every ``sending`` row into the past with
 sqlite3: this simulates the 5-minute lease (``outbox.LEASE``) running out, which the test
 cannot wait for. Then the daemon is restarted; the last run goes to completion.
+
+The second test kills the daemon at the pipeline steps before delivery, with a sample site
+that holds one article page request until the test lets it go:
+
+(d) after fetch: the feed was fetched and parsed, the first article page is held (no entry
+    stored yet);
+(e) after an entry insert: the page that follows the first report of the 5 August attack is
+    held, so that report's transaction (entry, article, matches, story, outbox row) has
+    committed and the next one has not begun.
+
+Then a last run completes: every matched entry is in its story with its alerts, each alert
+reached the receiver, and an alert went twice only under the same ``webhook-id``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -27,13 +40,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_pipeline_e2e import STORIES, Site
+from monitor.demo.server import SiteHandler
+from tests.conftest import ROOT, Receiver, serve
+from tests.test_pipeline_e2e import SEEDS, STORIES, Site
 
 TIMEOUT = 60.0  # seconds: the bound on every wait below
 
@@ -98,18 +113,12 @@ def gated_receiver() -> Iterator[GatedReceiver]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    rec.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    try:
-        yield rec
-    finally:
-        rec.gate.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve(Handler) as base:
+        rec.url = f"{base}/hook"
+        try:
+            yield rec
+        finally:
+            rec.gate.set()
 
 
 def write_config(tmp_path: Path, base: str) -> Path:
@@ -125,6 +134,9 @@ total_timeout = 20
 [delivery]
 backoff_base = 1
 backoff_max = 1
+
+[polling]
+first_poll_max_age = "3650d"   # the first poll may alert on the old sample reports
 
 [stories]
 max_age = "3650d"
@@ -154,8 +166,12 @@ class Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(config)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while notify.recv(64) != b"READY=1":  # the socket times out after 60 s
-            pass
+        try:
+            while notify.recv(64) != b"READY=1":  # the socket times out after 60 s
+                pass
+        except BaseException:  # never ready (a config the daemon refuses, say): not left behind
+            self.cleanup()
+            raise
 
     def signal(self, sig: signal.Signals) -> None:
         os.kill(self.proc.pid, sig)
@@ -266,3 +282,185 @@ def test_kill_9_at_each_delivery_step_loses_nothing(
     with db(tmp_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
+
+
+# --- (d) after fetch and (e) after an entry insert ----------------------------------------------
+
+NATIONAL = next(p for p in SEEDS if p.startswith("the-national/2024/08/06/"))
+
+
+@dataclass
+class GatedSite:
+    """The sample site; one article page request can be held until ``release`` is set."""
+
+    base: str = ""
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    hold_first: bool = False  # hold the next article page requested
+    hold_after: str | None = None  # hold the article page requested after this one
+    held: str | None = None  # the page being held
+    release: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def arm(self, *, first: bool = False, after: str | None = None) -> None:
+        with self.changed:
+            self.hold_first, self.hold_after, self.held = first, after, None
+            self.release.clear()
+
+    def wait_held(self) -> str:
+        deadline = time.monotonic() + TIMEOUT
+        with self.changed:
+            while self.held is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for the page request to be held")
+                self.changed.wait(left)
+            return self.held
+
+
+@pytest.fixture
+def gated_site() -> Iterator[GatedSite]:
+    site = GatedSite()
+
+    class Handler(SiteHandler):
+        requests_seen = site.requests
+
+        def do_GET(self) -> None:
+            path = unquote(urlsplit(self.path).path)
+            hold = False
+            with site.changed:
+                if not path.startswith("/feeds/") and site.held is None:
+                    hold = site.hold_first
+                    site.hold_first = site.hold_first or path == f"/{site.hold_after}"
+                    if hold:
+                        site.held, site.hold_first, site.hold_after = path, False, None
+                        site.changed.notify_all()
+            if hold:
+                site.release.wait(TIMEOUT)
+            try:
+                super().do_GET()
+            except OSError:
+                pass  # the daemon that asked was killed meanwhile
+
+    with serve(Handler) as base:
+        site.base = base
+        try:
+            yield site
+        finally:
+            site.release.set()
+
+
+def write_pipeline_config(tmp_path: Path, base: str) -> Path:
+    """One feed (its pages are fetched one after the other, oldest entry first); updates go out
+    at once, so every report of a story reaches the receiver within the test."""
+    config = write_config(tmp_path, base)
+    text = config.read_text(encoding="utf-8")
+    atom = text.index("[[feeds]]\nname = \"atom\"")
+    text = text[:atom] + text[text.index("[targets.hook]"):]
+    text = text.replace('group_wait = "0s"', 'group_wait = "0s"\nupdate_interval = "0s"')
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def rows(tmp_path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with db(tmp_path) as conn:
+        found = conn.execute(sql, args).fetchall()
+    conn.close()
+    return found
+
+
+def test_kill_9_after_fetch_and_after_an_entry_insert_loses_nothing(
+        tmp_path: Path, gated_site: GatedSite, receiver: Receiver,
+        notify_socket: socket.socket) -> None:
+    site = gated_site
+    config = write_pipeline_config(tmp_path, site.base)
+    feed_requests = 0
+    daemons: list[Daemon] = []
+
+    def start() -> Daemon:
+        daemons.append(Daemon(config, receiver.url, notify_socket))
+        return daemons[-1]
+
+    def fetched_in_full_since(count: int) -> bool:
+        """Every feed request since the ``count``-th went without validators."""
+        feeds = [h for p, h in site.requests if p == "/feeds/rss.xml"][count:]
+        return bool(feeds) and all("If-None-Match" not in h for h in feeds)
+
+    try:
+        # (d) after fetch: the feed is in hand, the first article page is held
+        site.arm(first=True)
+        daemon = start()
+        site.wait_held()
+        assert fetched_in_full_since(feed_requests)
+        feed_requests = sum(p == "/feeds/rss.xml" for p, _ in site.requests)
+        assert rows(tmp_path, "SELECT count(*) FROM entries") == [(0,)]
+        daemon.kill()
+        site.release.set()
+        assert rows(tmp_path, "SELECT etag, last_polled_at FROM feeds") == [(None, None)], \
+            "the poll was not recorded: the next one fetches the feed again, in full"
+        expire_leases_and_check(tmp_path)
+
+        # (e) after the 6 August report's transaction, before the next article's
+        site.arm(after=NATIONAL)
+        daemon = start()
+        site.wait_held()
+        assert fetched_in_full_since(feed_requests)
+        feed_requests = sum(p == "/feeds/rss.xml" for p, _ in site.requests)
+        committed = rows(
+            tmp_path, "SELECT e.id, s.story_id, (SELECT count(*) FROM alerts a"
+            " WHERE a.story_id = s.story_id) FROM entries e JOIN story_entries s"
+            " ON s.entry_id = e.id WHERE e.link = ?", f"{site.base}/{NATIONAL}")
+        assert len(committed) == 1 and committed[0][2] == 1, \
+            "the report, its story and its outbox row were committed together"
+        newer = rows(tmp_path, "SELECT count(*) FROM entries WHERE published > ("
+                     "SELECT published FROM entries WHERE link = ?)", f"{site.base}/{NATIONAL}")
+        assert newer == [(0,)], "the next article was not begun"
+        daemon.kill()
+        site.release.set()
+        expire_leases_and_check(tmp_path)
+
+        # the last run goes to completion
+        site.arm()
+        daemon = start()
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            done = rows(tmp_path, "SELECT (SELECT count(*) FROM entries),"
+                        " (SELECT last_status FROM feeds),"
+                        " (SELECT count(*) FROM alerts WHERE state != 'sent')")
+            if done == [(21, "ok", 0)]:
+                break
+            time.sleep(0.2)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        site.release.set()
+        for d in daemons:
+            d.cleanup()
+
+    assert fetched_in_full_since(feed_requests)
+    with db(tmp_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    assert rows(tmp_path, "SELECT count(*), count(DISTINCT guid) FROM entries") == [(21, 21)]
+    matched = {str(link) for (link,) in rows(
+        tmp_path, "SELECT DISTINCT e.link FROM entries e JOIN matches m ON m.entry_id = e.id")}
+    assert {f"{site.base}/{p}" for p in SEEDS} <= matched
+    unattached = rows(tmp_path, "SELECT e.link FROM entries e JOIN matches m ON m.entry_id ="
+                      " e.id WHERE e.id NOT IN (SELECT entry_id FROM story_entries)")
+    assert unattached == [], "every matched entry is in its story"
+    stories = rows(tmp_path, "SELECT story_id, count(*) FROM alerts WHERE kind = 'new'"
+                   " GROUP BY story_id")
+    assert len(stories) == len(STORIES) and all(n == 1 for _, n in stories), \
+        "one story per event, each with one first alert: nothing re-derived twice"
+    keys = {str(k) for (k,) in rows(tmp_path, "SELECT key FROM alerts WHERE state = 'sent'")}
+    assert keys and rows(tmp_path, "SELECT count(*) FROM alerts") == [(len(keys),)]
+    answered = [(r.headers["webhook-id"], r.body) for r in receiver.requests]
+    assert {k for k, _ in answered} == keys, "every alert reached the receiver"
+    bodies: dict[str, bytes] = {}
+    for key, body in answered:  # a second delivery only under the same id, the same alert
+        assert bodies.setdefault(key, body) == body
+    reported = set()
+    for _, body in answered:
+        payload = json.loads(body)
+        reported |= {a["url"] for a in payload["story"]["articles"]} | {payload["article"]["url"]}
+    assert {f"{site.base}/{p}" for p in SEEDS} <= reported, \
+        "every matched report reached the receiver in an alert of its story"

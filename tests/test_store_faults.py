@@ -1,10 +1,13 @@
 """The store under faults (security-cases §H 66–71): lock contention, a batch killed half-way,
-a read-only or full disk, backup while writing, a long reader and the WAL, truncated files."""
+a read-only or full disk (in the store, and under a whole `monitor check`), backup while writing
+and what the docs say of unsafe copies, a long reader and the WAL, truncated, corrupt or foreign
+files refused by the store and by the commands that open it."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,15 +16,19 @@ import time
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.cli_backup import backup, integrity
+from monitor.config import load_config
 from monitor.errors import StoreError
 from monitor.model import Entry, Feed
 from monitor.store import Store
+from tests.conftest import Receiver
+from tests.test_pipeline_e2e import STORIES, Site, monitor, write_config
 
 NOW = datetime(2024, 8, 7, 12, 0, tzinfo=UTC)
 FEED = Feed(name="f", url="https://example.org/feed.xml", interval=3600)
@@ -326,3 +333,116 @@ def test_a_truncated_database_is_refused_untouched(tmp_path: Path, half: bool) -
     with pytest.raises(StoreError, match=r"integrity check|not a usable SQLite database"):
         Store.open(db)
     assert db.read_bytes() == data[:cut]
+
+
+# --- 68 under a whole `monitor check`: the disk fills during a poll ------------------------------
+
+
+def test_a_full_disk_during_a_check_is_surfaced_writes_nothing_and_recovers(
+        tmp_path: Path, sample_site: Site, receiver: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLITE_FULL once the file must grow (every connection the check opens gets
+    ``max_page_count``): the check stops at that article with one clear line and exit 1; each
+    article is its own transaction, so what is stored is whole, and the feed's validators are
+    not, so the next poll reads the feed again in full; once there is room the next check takes
+    the rest and alerts."""
+    base, _ = sample_site
+    config = write_config(tmp_path, base)
+    env = {"TEST_SLACK_WEBHOOK_URL": receiver.url}
+    db = tmp_path / "state" / "monitor.db"
+    prepared = Store.open(db)
+    prepared.sync_feeds(load_config(config, env=env).feeds)
+    prepared.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = prepared.db.execute("PRAGMA page_count").fetchone()[0]
+    prepared.close()
+    full = True
+    real = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real(*args, **kwargs)
+        if full:
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    failed = CliRunner().invoke(cli, ["check", "-c", str(config)], env=env)
+    full = False
+    assert failed.exit_code == 1, failed.output
+    errors = [line for line in failed.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "full" in errors[0], failed.output
+    assert "Traceback" not in failed.output
+    with closing(real(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored, half = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE id NOT IN (SELECT entry_id FROM articles)"
+            " OR id NOT IN (SELECT entry_id FROM fingerprints)) FROM entries").fetchone()
+        assert half == 0, "an entry was stored without its article"
+        assert stored < 21, "the poll stopped at the full disk"
+        assert conn.execute("SELECT count(*) FROM stories WHERE id NOT IN"
+                            " (SELECT story_id FROM alerts)").fetchone() == (0,)
+        assert conn.execute("SELECT etag, last_modified, last_polled_at FROM feeds").fetchall() \
+            == [(None, None, None)] * 2, "the poll left no validators: nothing is skipped later"
+    assert receiver.requests == []
+
+    recovered = CliRunner().invoke(cli, ["check", "-c", str(config)], env=env)
+    assert recovered.exit_code == 0, recovered.output
+    assert count(db, "entries") > 0 and count(db, "alerts") == len(STORIES)
+    assert len(receiver.requests) == len(STORIES)
+
+
+# --- 69: what the docs say of copies made by hand ------------------------------------------------
+
+
+def test_copying_the_file_by_hand_or_deleting_the_wal_is_documented_as_unsupported() -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "Copying the .db file by hand while it runs, or deleting -wal, is unsupported" in readme
+    assert "VACUUM INTO" in readme
+    help_text = CliRunner().invoke(cli, ["backup", "--help"]).output
+    assert "unsupported" in help_text and "VACUUM INTO" in help_text
+    assert "-wal" in " ".join(help_text.split())
+
+
+# --- 71: the commands refuse a corrupt or foreign file, and leave it alone -----------------------
+
+
+def bad_database(tmp_path: Path, kind: str) -> bytes:
+    db = tmp_path / "state" / "monitor.db"
+    db.parent.mkdir(parents=True)
+    if kind == "foreign":
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+            conn.execute("INSERT INTO invoices VALUES (1, 9.5)")
+            conn.commit()
+    else:
+        store = store_with_feed(db)
+        with store.transaction():
+            for i in range(200):
+                store.add_entry(entry(f"g{i}", "v" * 1000), None, NOW)
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.close()
+        data = bytearray(db.read_bytes())
+        data[4096 * 3:4096 * 3 + 2048] = b"\xff" * 2048  # a page of the entries overwritten
+        db.write_bytes(bytes(data))
+    return db.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "foreign"])
+def test_check_and_run_refuse_a_corrupt_or_foreign_database(
+        tmp_path: Path, notify_socket: socket.socket, kind: str) -> None:
+    before = bad_database(tmp_path, kind)
+    db = tmp_path / "state" / "monitor.db"
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    for command in ("check", "run"):
+        result = monitor(command, "--config", str(config), hook="http://127.0.0.1:9/hook")
+        assert result.returncode == 1, (command, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith("error: ") and str(db) in lines[-1], result.stderr
+        assert ("integrity" in lines[-1] or "not a usable" in lines[-1]) if kind == "corrupt" \
+            else "not news-monitor's" in lines[-1]
+        assert "Traceback" not in result.stderr
+        assert db.read_bytes() == before, "the file was not touched"
+        wal = db.with_name(db.name + "-wal")  # the read-only check may leave an empty one
+        assert not wal.exists() or wal.stat().st_size == 0, "nothing was written beside it"
+    notify_socket.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        notify_socket.recv(64)  # the daemon never said READY=1

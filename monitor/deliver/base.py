@@ -8,15 +8,13 @@ so it cannot carry terminal escapes, header-splitting line breaks or bidi overri
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from monitor.errors import BlockedURLError, DeliveryError, FetchError
+from monitor.headers import parse_retry_after as parse_retry_after  # re-exported for targets
 
 ELLIPSIS = "…"
 
@@ -166,37 +164,32 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date), else None."""
-    if not value:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"[0-9]{1,10}", value):
-        return float(int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+def body_code(content: bytes, limit: int = 80, *, secret: str | None = None) -> str:
+    """A short, printable form of a response body, for error messages. A server may quote the
+    request ("Cannot POST /services/T0/B0/…"): what it quotes of the secret URL ``secret`` is
+    redacted (before the cut, so no piece of it survives at the end)."""
+    text = clean_line(content[:1024].decode("utf-8", "replace"))
+    return truncate(redact(text, secret), limit)
 
 
-def body_code(content: bytes, limit: int = 80) -> str:
-    """A short, printable form of a response body, for error messages."""
-    return truncate(clean_line(content[:1024].decode("utf-8", "replace")), limit)
+_TOKEN_LENGTH = 8  # a path segment or query value this long may be a token on its own
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """``text`` with each secret URL, and its path and query, replaced by ``<redacted>``."""
+    """``text`` with each secret URL replaced by ``<redacted>``, and so its path and query, the
+    segments of its path after the first, and the values of its query, when long enough to be
+    tokens on their own (``/services/T0…/B0…/XXXX``, ``?token=…``)."""
     for secret in secrets:
         if not secret:
             continue
         text = text.replace(secret, "<redacted>")
         parts = urlsplit(secret)
-        for piece in (parts.path + ("?" + parts.query if parts.query else ""), parts.path,
-                      parts.query):
+        pieces = [parts.path + ("?" + parts.query if parts.query else ""), parts.path,
+                  parts.query]
+        pieces += [s for s in parts.path.split("/")[2:] if len(s) >= _TOKEN_LENGTH]
+        pieces += [v for _, v in parse_qsl(parts.query, keep_blank_values=True)
+                   if len(v) >= _TOKEN_LENGTH]
+        for piece in sorted(pieces, key=len, reverse=True):
             if len(piece) > 1:
                 text = text.replace(piece, "<redacted>")
     return text

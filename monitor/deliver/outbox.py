@@ -16,9 +16,17 @@ Targets are independent; the relay never sleeps:
   creation order. Other targets go on. (An unexpected exception, i.e. a bug with one alert,
   retries that row only.)
 - **Gone targets.** A ``DeliveryError(gone=True)`` (HTTP 410, an archived Slack channel, a
-  revoked token) disables the target (``target_state``): its rows stay pending, neither sent
-  nor lost, until ``Store.enable_target(name)``. Changing the target's config does not re-enable
+  revoked token) disables the target (``target_state``) and queues one operator alert saying
+  so to every other enabled target: its rows stay pending, neither sent nor lost, until
+  ``Store.enable_target(name)``. Changing the target's config does not re-enable
   it by itself.
+- **Quiet hours** (``[targets.X] quiet_hours``, ``monitor.deliver.schedule``): a row below
+  critical for a target in its quiet time is given back, due at the quiet time's end.
+- **Digests** (``[targets.X] digest``): a digest target's row is given back until the first
+  period boundary after it was queued; at the boundary all its due rows are collected and sent
+  as one message (``monitor.deliver.digest``), then marked together: sent, retried (one pause
+  for the target) or dead (one operator alert for the lot). ``max_age`` does not apply to them
+  (they wait up to a period by design); ``max_attempts`` still does.
 - **Dead rows** (a permanent error, ``max_attempts``, or undelivered ``max_age`` after it was
   queued) queue one ``kind="operator"`` alert to every other enabled target, keyed by the dead
   row's key (so each death is reported once). An operator alert that dies raises none.
@@ -30,18 +38,19 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from monitor.deliver.digest import build_digest
 from monitor.errors import DeliveryError
 from monitor.model import Alert
 
 if TYPE_CHECKING:
     from monitor.config import DeliveryConfig
     from monitor.deliver import Target
-    from monitor.store import Store
+    from monitor.store import DueAlert, Store
 
 log = logging.getLogger("monitor.deliver")
 LEASE = timedelta(minutes=5)
@@ -100,6 +109,25 @@ def operator_alerts(dead: Alert, reason: str, targets: Mapping[str, object],
     return out
 
 
+def gone_alerts(name: str, reason: str, targets: Mapping[str, object],
+                disabled: Mapping[str, str], now: datetime) -> list[Alert]:
+    """One operator alert to every other enabled target saying that target ``name`` was
+    disabled as gone, and how to enable it again."""
+    out = []
+    for other in sorted(targets):
+        if other == name or other in disabled:
+            continue
+        key = "nm_" + hashlib.sha256(
+            f"target-gone\n{name}\n{now.isoformat()}\n{other}".encode()).hexdigest()[:32]
+        out.append(Alert(
+            key=key, target=other, story_id=0, severity="high",
+            title=f"news-monitor: target {name!r} is disabled", url=None, feed="news-monitor",
+            site=None, published=None, matches=(), created_at=now, kind="operator",
+            snippet=f"Target {name!r} answered that it is gone: {reason}. Its alerts stay "
+                    f"queued, neither sent nor lost, until `monitor alerts enable {name}`."))
+    return out
+
+
 def _ceil(moment: datetime) -> datetime:
     """Up to the next whole second (the store keeps seconds; never due early)."""
     if moment.microsecond:
@@ -107,40 +135,174 @@ def _ceil(moment: datetime) -> datetime:
     return moment
 
 
+class _Drain:
+    """One ``deliver`` call: its counters and the per-target state it keeps between rows."""
+
+    def __init__(self, store: Store, targets: Mapping[str, Target], policy: DeliveryConfig,
+                 clock: Callable[[], datetime], rng: random.Random) -> None:
+        self.store, self.targets, self.policy, self.clock, self.rng = (
+            store, targets, policy, clock, rng)
+        self.sent = self.retrying = self.dead = self.deferred = 0
+        self.errors: list[str] = []
+        self.disabled = store.disabled_targets()
+        self.blocked: dict[str, datetime] = {}  # target paused in this drain → until when
+        self.next_free: dict[str, datetime] = {}  # paced target → its next slot
+        self.digests: dict[str, list[DueAlert]] = {}  # digest target → rows collected
+
+    def operators(self, alert: Alert, reason: str) -> list[Alert]:
+        return operator_alerts(alert, reason, self.targets, self.disabled, self.clock())
+
+    def hold(self, due: DueAlert, until: datetime) -> None:
+        self.store.release(due.id, until)
+        self.deferred += 1
+
+    def attempt(self, target: Target | None, name: str, alert: Alert,
+                rows: Sequence[DueAlert]) -> bool:
+        """Send ``alert`` (a row's own, or a digest of ``rows``) and record the outcome on every
+        row; True when the target accepted it."""
+        try:
+            if target is None:
+                raise DeliveryError(f"target {name!r} is no longer configured", transient=False)
+            receipt = target.send(alert)
+        except Exception as e:
+            self.failed(target, name, alert, rows, e)
+            return False
+        now = self.clock()
+        for due in rows:
+            self.store.mark_sent(due.id, now)
+            if receipt:
+                self.store.record_recipients(due.id, receipt, now)
+        self.sent += len(rows)
+        log.info("alert=%s target=%s state=sent%s", alert.key, name,
+                 f" rows={len(rows)}" if alert.kind == "digest" else "")
+        return True
+
+    def failed(self, target: Target | None, name: str, alert: Alert,
+               rows: Sequence[DueAlert], e: Exception) -> None:
+        unexpected = not isinstance(e, DeliveryError)
+        if not isinstance(e, DeliveryError):
+            log.exception("alert=%s target=%s error=unexpected", alert.key, name)
+            e = DeliveryError(f"unexpected {type(e).__name__}: {e}", transient=True)
+        store = self.store
+        if e.recipients:
+            for due in rows:
+                store.record_recipients(due.id, e.recipients, self.clock())
+        if e.gone and target is not None:
+            reason = str(e)
+            now = self.clock()
+            store.disable_target(name, reason, now,
+                                 gone_alerts(name, reason, self.targets, self.disabled, now))
+            self.disabled[name] = reason
+            for due in rows:
+                store.release(due.id, self.clock(), error=reason)
+            self.errors.append(f"target={name}: disabled: {reason}")
+            log.error("target=%s state=disabled pending=%d error=%r: its alerts wait until "
+                      "the target is re-enabled", name, store.pending_count(name), reason)
+            return
+        attempts = max(due.attempts for due in rows) + 1
+        give_up = not e.transient or attempts >= self.policy.max_attempts
+        retry_at = None if give_up else self.clock() + timedelta(
+            seconds=backoff(attempts - 1, self.policy, self.rng, e.retry_after))
+        for i, due in enumerate(rows):  # a digest raises one operator alert, not one per row
+            store.mark_failed(due.id, str(e), retry_at,
+                              self.operators(due.alert, str(e)) if give_up and i == 0 else ())
+        if retry_at is not None and not unexpected:
+            store.pause_target(name, retry_at)
+            self.blocked[name] = retry_at
+        self.errors.append(f"target={name}: {e}")
+        if give_up:
+            self.dead += len(rows)
+        else:
+            self.retrying += len(rows)
+        log.warning("alert=%s target=%s state=%s attempts=%d error=%r", alert.key, name,
+                    "dead" if give_up else "retrying", attempts, str(e))
+
+    def row(self, due: DueAlert, start: datetime) -> str | None:
+        """Attempt, hold or collect one claimed row; return its target's name when the row was
+        held back only for pacing."""
+        alert = due.alert
+        name = alert.target
+        if name in self.disabled:  # disabled earlier in this drain
+            self.store.release(due.id, start)
+            return None
+        if name in self.blocked:
+            self.hold(due, self.blocked[name])
+            return None
+        target = self.targets.get(name)
+        when = self.policy.schedules.get(name) if target is not None else None
+        if when is not None and when.digest is not None:
+            slot = when.digest_slot(alert.created_at)
+            if start < slot:
+                self.hold(due, slot)
+            else:
+                self.digests.setdefault(name, []).append(due)
+            return None
+        if when is not None and (until := when.hold_until(alert, start)) is not None:
+            self.hold(due, _ceil(until))
+            return None
+        interval = min_interval(name, target, self.policy) if target is not None else 0.0
+        if interval > 0:
+            if name not in self.next_free:
+                last = self.store.last_sent(name)
+                self.next_free[name] = last + timedelta(seconds=interval) if last else start
+            if self.clock() < self.next_free[name]:
+                self.hold(due, _ceil(self.next_free[name]))
+                return name
+        if self.attempt(target, name, alert, (due,)) and interval > 0:
+            self.next_free[name] = self.clock() + timedelta(seconds=interval)
+        return None
+
+    def send_digests(self) -> None:
+        """One message per digest target for the rows collected (after quiet hours, unless one
+        of them is critical)."""
+        for name, rows in sorted(self.digests.items()):
+            rows.sort(key=lambda d: (d.alert.created_at, d.id))
+            when = self.policy.schedules[name]
+            quiet = when.quiet_end(self.clock())
+            if quiet is not None and all(d.alert.severity != "critical" for d in rows):
+                for due in rows:
+                    self.hold(due, _ceil(quiet))
+                continue
+            alert = build_digest(name, [d.alert for d in rows], self.clock())
+            self.attempt(self.targets.get(name), name, alert, rows)
+        self.digests.clear()
+
+    def report(self) -> DeliveryReport:
+        gone = tuple(f"{n}: {r}" for n, r in sorted(self.disabled.items()) if n in self.targets)
+        return DeliveryReport(sent=self.sent, retrying=self.retrying, dead=self.dead,
+                              errors=tuple(self.errors), deferred=self.deferred, disabled=gone)
+
+
 def deliver(store: Store, targets: Mapping[str, Target], policy: DeliveryConfig, *,
             clock: Callable[[], datetime], rng: random.Random,
             sleep: Callable[[float], None] | None = time.sleep,
             horizon: float = PACE_HORIZON) -> DeliveryReport:
-    """Attempt every alert due now, pacing and pausing each target on its own; return what
-    happened.
+    """Attempt every alert due now, pacing and pausing each target on its own, and send the
+    digests that are due; return what happened.
 
     When rows were held back only for pacing and the earliest slot is within ``horizon``
     seconds of the start, the relay ``sleep``s until that slot and takes everything due then
     (every target's), so one call sends a burst; ``sleep=None`` leaves them to the next call.
     """
+    drain = _Drain(store, targets, policy, clock, rng)
     first = start = clock()
-    sent = retrying = dead = deferred = 0
-    errors: list[str] = []
-    disabled = store.disabled_targets()
-
-    def operators(alert: Alert, reason: str) -> list[Alert]:
-        return operator_alerts(alert, reason, targets, disabled, clock())
-
     too_old = f"not delivered within max_age ({policy.max_age:g} s)"
+    digest_targets = frozenset(n for n, s in policy.schedules.items() if s.digest is not None)
     for alert in store.expire_pending(start - timedelta(seconds=policy.max_age), too_old,
-                                      lambda a: operators(a, too_old)):
-        dead += 1
-        errors.append(f"target={alert.target}: {too_old}")
+                                      lambda a: drain.operators(a, too_old),
+                                      skip=digest_targets):
+        drain.dead += 1
+        drain.errors.append(f"target={alert.target}: {too_old}")
         log.warning("alert=%s target=%s state=dead error=%r", alert.key, alert.target, too_old)
 
-    next_free: dict[str, datetime] = {}  # paced target → its next slot
-    blocked: dict[str, datetime] = {}  # target paused in this drain → until when
     held: set[str] = set()  # targets with rows held back for pacing since the last claim
     while True:
         batch = store.claim_due(start, clock() + LEASE)
         if not batch:
-            waiting = [at for name, at in next_free.items()
-                       if name in held and name not in blocked and name not in disabled]
+            drain.send_digests()
+            waiting = [at for name, at in drain.next_free.items()
+                       if name in held and name not in drain.blocked
+                       and name not in drain.disabled]
             held.clear()
             if sleep is None or not waiting or \
                     _ceil(min(waiting)) > first + timedelta(seconds=horizon):
@@ -148,72 +310,9 @@ def deliver(store: Store, targets: Mapping[str, Target], policy: DeliveryConfig,
             wake = _ceil(min(waiting))
             sleep(max(0.0, (wake - clock()).total_seconds()))
             start = max(clock(), wake)
-            blocked = {n: at for n, at in blocked.items() if at > start}
+            drain.blocked = {n: at for n, at in drain.blocked.items() if at > start}
             continue
         for due in batch:
-            alert = due.alert
-            name = alert.target
-            if name in disabled:  # disabled earlier in this batch
-                store.release(due.id, start)
-                continue
-            if name in blocked:
-                store.release(due.id, blocked[name])
-                deferred += 1
-                continue
-            target = targets.get(name)
-            interval = min_interval(name, target, policy) if target is not None else 0.0
-            if interval > 0:
-                if name not in next_free:
-                    last = store.last_sent(name)
-                    next_free[name] = last + timedelta(seconds=interval) if last else start
-                if clock() < next_free[name]:
-                    store.release(due.id, _ceil(next_free[name]))
-                    held.add(name)
-                    deferred += 1
-                    continue
-            try:
-                if target is None:
-                    raise DeliveryError(f"target {name!r} is no longer configured",
-                                        transient=False)
-                target.send(alert)
-            except Exception as e:
-                unexpected = not isinstance(e, DeliveryError)
-                if not isinstance(e, DeliveryError):
-                    log.exception("alert=%s target=%s error=unexpected", alert.key, name)
-                    e = DeliveryError(f"unexpected {type(e).__name__}: {e}", transient=True)
-                if e.gone and target is not None:
-                    reason = str(e)
-                    store.disable_target(name, reason, clock())
-                    disabled[name] = reason
-                    store.release(due.id, start, error=reason)
-                    errors.append(f"target={name}: disabled: {reason}")
-                    log.error("target=%s state=disabled pending=%d error=%r: its alerts wait "
-                              "until the target is re-enabled", name, store.pending_count(name),
-                              reason)
-                    continue
-                attempts = due.attempts + 1
-                give_up = not e.transient or attempts >= policy.max_attempts
-                retry_at = None if give_up else clock() + timedelta(
-                    seconds=backoff(due.attempts, policy, rng, e.retry_after))
-                store.mark_failed(due.id, str(e), retry_at,
-                                  operators(alert, str(e)) if give_up else ())
-                if retry_at is not None and not unexpected:
-                    store.pause_target(name, retry_at)
-                    blocked[name] = retry_at
-                errors.append(f"target={name}: {e}")
-                if give_up:
-                    dead += 1
-                else:
-                    retrying += 1
-                log.warning("alert=%s target=%s state=%s attempts=%d error=%r", alert.key,
-                            name, "dead" if give_up else "retrying", attempts, str(e))
-                continue
-            now = clock()
-            store.mark_sent(due.id, now)
-            if interval > 0:
-                next_free[name] = now + timedelta(seconds=interval)
-            sent += 1
-            log.info("alert=%s target=%s state=sent", alert.key, name)
-    gone = tuple(f"{n}: {r}" for n, r in sorted(disabled.items()) if n in targets)
-    return DeliveryReport(sent=sent, retrying=retrying, dead=dead, errors=tuple(errors),
-                          deferred=deferred, disabled=gone)
+            if (paced := drain.row(due, start)) is not None:
+                held.add(paced)
+    return drain.report()

@@ -30,15 +30,18 @@ from monitor.errors import DeliveryError
 from monitor.model import Alert
 
 _HEADERS = {"Content-Type": "application/json; charset=utf-8"}
-# Body codes saying the webhook will never work again: the target is disabled (``gone``).
-GONE_CODES = frozenset({"channel_is_archived", "no_service", "invalid_token", "team_disabled"})
+# Body codes saying the webhook will never work again: the target is disabled (``gone``). The
+# channel is archived, the hook removed or its token revoked, the workspace gone.
+GONE_CODES = frozenset({"channel_is_archived", "no_service", "invalid_token", "token_revoked",
+                        "team_disabled", "no_team"})
 
 
-def slack_outcome(name: str, status: int, headers: Mapping[str, str],
-                  content: bytes) -> DeliveryError | None:
-    """None when Slack accepted the message, else the error to raise."""
+def slack_outcome(name: str, status: int, headers: Mapping[str, str], content: bytes, *,
+                  secret: str | None = None) -> DeliveryError | None:
+    """None when Slack accepted the message, else the error to raise. ``secret``: the webhook
+    URL, redacted from the body quoted in the message."""
     where = f"slack target {name!r}"
-    code = body_code(content)
+    code = body_code(content, secret=secret)
     if 200 <= status < 300:
         if content.strip() == b"ok":
             return None
@@ -80,6 +83,7 @@ class SlackTarget:
         body = json.dumps(render_slack(alert), ensure_ascii=False, separators=(",", ":"))
         response = post(self._client, self._url, body.encode("utf-8", "replace"), _HEADERS,
                         f"slack target {self.name!r}")
-        error = slack_outcome(self.name, response.status, response.headers, response.content)
+        error = slack_outcome(self.name, response.status, response.headers, response.content,
+                              secret=self._url)
         if error is not None:
             raise error

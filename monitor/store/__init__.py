@@ -11,20 +11,23 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
 
 from monitor.errors import StoreError
-from monitor.model import Alert, Article, Entry, Feed, FeedState, Match, PollResult
+from monitor.model import Alert, Article, Entry, Match
 from monitor.store.alerts import AlertQueries
 from monitor.store.codec import alert_from_json, alert_to_json, dt_in, dt_out, evidence_to_dict
+from monitor.store.feed_health import FeedHealth
+from monitor.store.feeds import FeedQueries
 from monitor.store.near import NearIndex
-from monitor.store.schema import MIGRATIONS
+from monitor.store.recipients import RecipientQueries
+from monitor.store.schema import MIGRATIONS, REBUILDS
 from monitor.store.silences import SilenceQueries
 from monitor.store.stories import StoryQueries
 
@@ -50,7 +53,8 @@ class DueAlert:
     attempts: int
 
 
-class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
+class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQueries, FeedHealth,
+            FeedQueries):
     """Open with ``Store.open(path)``; safe to share across threads (a connection per thread).
 
     Near-duplicate fingerprints (``add_fingerprint``, ``near_candidates``, ``find_near``) are
@@ -145,55 +149,30 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
                         "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         applied: list[str] = []
         for name, step in MIGRATIONS:
-            with self.transaction() as db:
-                if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone():
-                    continue
-                try:
-                    step(db)
-                except sqlite3.Error as e:
-                    raise StoreError(f"migration {name} failed: {e}") from e
-                db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [name])
-                applied.append(name)
+            rebuild = name in REBUILDS
+            if rebuild:  # SQLite's table-rebuild procedure: foreign keys off, checked at the end
+                self.db.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with self.transaction() as db:
+                    if db.execute("SELECT 1 FROM _migrations WHERE name = ?",
+                                  [name]).fetchone():
+                        continue
+                    try:
+                        step(db)
+                        if rebuild and db.execute("PRAGMA foreign_key_check").fetchone():
+                            raise StoreError(f"migration {name} would break a foreign key")
+                    except sqlite3.Error as e:
+                        raise StoreError(f"migration {name} failed: {e}") from e
+                    db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [name])
+                    applied.append(name)
+            finally:
+                if rebuild:
+                    self.db.execute("PRAGMA foreign_keys = ON")
         return applied
 
     def snapshot(self, dest: Path) -> None:
         """A consistent copy of the database at ``dest`` (``VACUUM INTO``)."""
         self.db.execute("VACUUM INTO ?", [str(dest)])
-
-    # --- feeds -------------------------------------------------------------------------------
-
-    def sync_feeds(self, feeds: Sequence[Feed]) -> None:
-        """Make sure every configured feed has a row; a changed config URL resets poll state."""
-        with self.transaction() as db:
-            for feed in feeds:
-                db.execute(
-                    "INSERT INTO feeds (name, url) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET"
-                    " url = excluded.url, etag = NULL, last_modified = NULL"
-                    " WHERE feeds.url != excluded.url", [feed.name, feed.url])
-
-    def feed_state(self, name: str) -> FeedState:
-        row = self.db.execute(
-            "SELECT url, etag, last_modified, last_status, last_error, consecutive_failures,"
-            " last_polled_at, next_poll_at FROM feeds WHERE name = ?", [name]).fetchone()
-        if row is None:
-            raise StoreError(f"feed {name!r} is not in the database")
-        return FeedState(url=row[0], etag=row[1], last_modified=row[2], last_status=row[3],
-                         last_error=row[4], consecutive_failures=row[5],
-                         last_polled_at=dt_in(row[6]), next_poll_at=dt_in(row[7]))
-
-    def record_poll(self, result: PollResult, now: datetime, next_poll_at: datetime) -> None:
-        """Store the outcome of a poll on the feed's row. Validators are kept on an error."""
-        failed = result.status == "error"
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE feeds SET last_status = ?, last_error = ?, http_status = ?,"
-                " consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END,"
-                " etag = CASE WHEN ? THEN etag ELSE coalesce(?, etag) END,"
-                " last_modified = CASE WHEN ? THEN last_modified"
-                " ELSE coalesce(?, last_modified) END,"
-                " last_polled_at = ?, next_poll_at = ? WHERE name = ?",
-                [result.status, result.error, result.http_status, failed, failed, result.etag,
-                 failed, result.last_modified, dt_out(now), dt_out(next_poll_at), result.feed])
 
     # --- entries, articles, matches, stories -------------------------------------------------
 
@@ -260,18 +239,20 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
 
     def add_alert(self, alert: Alert, not_before: datetime | None = None) -> bool:
         """Queue an alert (inside the caller's transaction), due at ``not_before`` (default: at
-        once); False if its key already exists."""
+        once); False if its key already exists. ``story_id`` 0 (an operator notice about a
+        feed) is stored as no story."""
         cur = self.db.execute(
             "INSERT INTO alerts (key, story_id, target, kind, payload, next_attempt_at,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [alert.key, alert.story_id, alert.target, alert.kind, alert_to_json(alert),
+            [alert.key, alert.story_id or None, alert.target, alert.kind, alert_to_json(alert),
              dt_out(not_before or alert.created_at), dt_out(alert.created_at)])
         return cur.rowcount == 1
 
     def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[DueAlert]:
         """Take up to ``limit`` alerts due at ``now`` (pending, or ``sending`` whose lease ran
         out after a crash) and lease them until ``lease_until`` so no one else sends them.
-        Alerts to a disabled target, or to one paused past ``now``, are left alone."""
+        Alerts to a disabled target, or to one paused past ``now``, are left alone. Each
+        alert's ``delivered_to`` is filled from ``alert_recipients`` (who accepted it)."""
         with self.transaction() as db:
             rows = db.execute(
                 "SELECT id, payload, attempts FROM alerts WHERE state IN ('pending', 'sending')"
@@ -281,7 +262,10 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
             for row in rows:
                 db.execute("UPDATE alerts SET state = 'sending', next_attempt_at = ? WHERE id = ?",
                            [dt_out(lease_until), row[0]])
-        return [DueAlert(id=r[0], alert=alert_from_json(r[1]), attempts=r[2]) for r in rows]
+            delivered = self.accepted_by(r[0] for r in rows)
+        return [DueAlert(id=r[0], alert=replace(alert_from_json(r[1]),
+                                                delivered_to=delivered.get(r[0], ())),
+                         attempts=r[2]) for r in rows]
 
     def mark_sent(self, alert_id: int, now: datetime) -> None:
         """Record a send, and the time of the target's last send (for pacing)."""
@@ -314,15 +298,18 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
                        [dt_out(at), error, alert_id])
 
     def expire_pending(self, created_before: datetime, error: str,
-                       operator_alerts: Callable[[Alert], Sequence[Alert]]) -> list[Alert]:
+                       operator_alerts: Callable[[Alert], Sequence[Alert]],
+                       skip: Collection[str] = ()) -> list[Alert]:
         """Mark dead every undelivered alert created before ``created_before`` (except those
-        to a disabled target: they wait for the operator), queueing ``operator_alerts(alert)``
-        for each in the same transaction; return the alerts that died."""
+        to a disabled target, which wait for the operator, and those to the targets in
+        ``skip``), queueing ``operator_alerts(alert)`` for each in the same transaction; return
+        the alerts that died."""
         with self.transaction() as db:
-            rows = db.execute(
-                "SELECT id, payload FROM alerts WHERE state IN ('pending', 'sending')"
+            rows = [r for r in db.execute(
+                "SELECT id, payload, target FROM alerts WHERE state IN ('pending', 'sending')"
                 " AND created_at < ? AND target NOT IN (SELECT name FROM target_state"
                 " WHERE disabled_at IS NOT NULL) ORDER BY id", [dt_out(created_before)]).fetchall()
+                if r[2] not in skip]
             dead = []
             for row in rows:
                 db.execute("UPDATE alerts SET state = 'dead', last_error = ? WHERE id = ?",
@@ -342,12 +329,16 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries):
                        " ON CONFLICT(name) DO UPDATE SET paused_until = excluded.paused_until",
                        [name, dt_out(until)])
 
-    def disable_target(self, name: str, reason: str, now: datetime) -> None:
-        """Stop sending to ``name`` (it is gone); its alerts stay pending until re-enabled."""
+    def disable_target(self, name: str, reason: str, now: datetime,
+                       notices: Sequence[Alert] = ()) -> None:
+        """Stop sending to ``name`` (it is gone); its alerts stay pending until re-enabled.
+        ``notices`` (operator alerts saying so, to the other targets) are queued with it."""
         with self.transaction() as db:
             db.execute("INSERT INTO target_state (name, disabled_at, reason) VALUES (?, ?, ?)"
                        " ON CONFLICT(name) DO UPDATE SET disabled_at = excluded.disabled_at,"
                        " reason = excluded.reason", [name, dt_out(now), reason])
+            for notice in notices:
+                self.add_alert(notice)
 
     def enable_target(self, name: str) -> bool:
         """Re-enable a disabled target (and lift any pause); False if it was not disabled."""

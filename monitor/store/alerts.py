@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 ALERT_STATES = ("pending", "sending", "sent", "dead")
 REQUEUEABLE = ("pending", "dead")
-_COLUMNS = ("SELECT id, key, state, target, kind, attempts, next_attempt_at, sent_at, story_id,"
+_COLUMNS = ("SELECT id, key, state, target, kind, attempts, next_attempt_at, sent_at,"
+            " coalesce(story_id, 0),"
             " coalesce(json_extract(payload, '$.title'), ''),"
             " coalesce(json_extract(payload, '$.severity'), ''), last_error, created_at"
             " FROM alerts")
