@@ -5,8 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import socketserver
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -70,6 +73,22 @@ class Receiver:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@contextmanager
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 (a free port, a thread per request) until the block ends;
+    yields the base URL, ``http://127.0.0.1:PORT``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     rec = Receiver(url="")
@@ -89,17 +108,9 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    rec.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    try:
+    with serve(Handler) as base:
+        rec.url = f"{base}/hook"
         yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -119,3 +130,124 @@ def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     monkeypatch.setenv("NOTIFY_SOCKET", str(path))
     yield sock
     sock.close()
+
+
+# --- a scriptable HTTP(S) server for hostile responses (security-cases A–D, J) ----------------
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names; values are the header bytes as latin-1
+
+
+class ScriptedHandler(BaseHTTPRequestHandler):
+    """Answers each path with the route the test set, ``404`` for any other."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else a 40 ms delayed-ACK stall per response
+    server: ScriptedServer
+
+    def setup(self) -> None:
+        if self.server.tls is not None:  # the handshake runs in this handler's thread
+            wrapped = self.server.tls.wrap_socket(self.request, server_side=True,
+                                                  do_handshake_on_connect=False)
+            try:
+                wrapped.do_handshake()
+            except (OSError, ValueError):
+                wrapped.close()
+                raise
+            self.request = wrapped
+        super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self.server.tls is not None:
+                self.request.close()
+
+    def do_GET(self) -> None:
+        self.server.seen.append(SeenRequest(self.command, self.path,
+                                            {k.lower(): v for k, v in self.headers.items()}))
+        route = self.server.routes.get(self.path.partition("?")[0])
+        if route is None:
+            self.reply(404, b"not found")
+        else:
+            route(self)
+
+    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+              ) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if not any(name.lower() == "content-length" for name in headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def redirect(self, location: str, status: int = 302) -> None:
+        self.reply(status, headers={"Location": location})
+
+    def trickle(self, piece: bytes, every: float = 0.1) -> None:
+        """Write ``piece`` every ``every`` seconds until the client leaves or the test ends."""
+        while not self.server.stopping.is_set():
+            try:
+                self.wfile.write(piece)
+                self.wfile.flush()
+            except OSError:
+                return
+            self.server.stopping.wait(every)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(("127.0.0.1", 0), ScriptedHandler)
+        self.tls = tls
+        self.routes: dict[str, Callable[[ScriptedHandler], None]] = {}
+        self.seen: list[SeenRequest] = []
+        self.stopping = threading.Event()
+
+    def server_bind(self) -> None:  # skip HTTPServer's getfqdn(): no DNS in tests
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hang up on purpose (caps, deadlines, refused certificates)
+
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.server_port}{path}"
+
+    def paths(self) -> list[str]:
+        return [seen.path for seen in self.seen]
+
+
+@contextmanager
+def scripted(tls: ssl.SSLContext | None = None) -> Iterator[ScriptedServer]:
+    """A ScriptedServer on 127.0.0.1 for the length of the block."""
+    srv = ScriptedServer(tls)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01},
+                              daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.stopping.set()
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[ScriptedServer]:
+    """A scriptable HTTP server on 127.0.0.1: set ``routes[path]``, read ``seen``."""
+    with scripted() as srv:
+        yield srv

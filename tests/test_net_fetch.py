@@ -461,7 +461,7 @@ def test_trickled_body_cut_off_by_total_deadline(
     client = make_client(read_timeout=0.5, total_timeout=1.0)
     error, elapsed = _timed_failure(client, server.url("/slow"))
     assert "total deadline of 1s exceeded" in str(error)
-    assert 0.9 < elapsed < 1.5
+    assert 0.9 < elapsed < 8  # cut off at the deadline: not the 10 000 s the body needs
 
 
 def test_trickled_headers_cut_off_by_total_deadline(
@@ -475,7 +475,7 @@ def test_trickled_headers_cut_off_by_total_deadline(
     client = make_client(read_timeout=0.5, total_timeout=1.0)
     error, elapsed = _timed_failure(client, server.url("/slow"))
     assert "total deadline of 1s exceeded" in str(error)
-    assert 0.9 < elapsed < 1.5
+    assert 0.9 < elapsed < 8  # cut off at the deadline: not the 10 000 s the body needs
 
 
 def test_silent_server_cut_off_by_read_timeout_or_deadline(
@@ -485,10 +485,10 @@ def test_silent_server_cut_off_by_read_timeout_or_deadline(
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
         error, elapsed = _timed_failure(make_client(read_timeout=5, total_timeout=0.5), url)
         assert "total deadline of 0.5s exceeded" in str(error)
-        assert elapsed < 1.0
+        assert elapsed < 4.5  # before the 5 s read timeout
         error, elapsed = _timed_failure(make_client(read_timeout=0.2, total_timeout=5), url)
         assert str(error).startswith("read timeout")
-        assert elapsed < 1.0
+        assert elapsed < 4.5  # before the 5 s deadline
 
 
 def test_connection_refused_is_a_fetch_error(make_client: Callable[..., GuardedClient]) -> None:

@@ -1,9 +1,15 @@
 """The extract stage: ``extract(entry, client) -> Article``.
 
-The entry's page is fetched through the guarded client and its main text taken with
-``trafilatura.bare_extraction`` (this package is the only importer of trafilatura; its own
-fetching helpers are never used). When the page cannot be had, or yields no text, the feed
-summary stands in, and ``Article.source``/``note`` say so.
+The entry's page is fetched once, through the guarded client (its address checks, redirects,
+deadline), asking for HTML and refusing any other media type before reading the body, and
+capped at ``PAGE_MAX_BYTES``. Its main text is taken with ``trafilatura.bare_extraction`` in a
+child process killed after ``EXTRACT_TIMEOUT`` seconds (:mod:`monitor.extract.worker`); this
+package is the only importer of trafilatura, and its own fetching helpers are never used.
+
+When the page cannot be had or yields too little text, the feed summary stands in:
+``Article.source`` is ``summary`` and ``Article.note`` says why (``blocked_url: …`` when the
+guard refused the link, ``page skipped: …`` for another media type, ``page not fetched: …``,
+``extraction failed: …``, ``no article text found on the page``).
 """
 
 from __future__ import annotations
@@ -13,53 +19,87 @@ from datetime import UTC, datetime
 
 import trafilatura
 
-from monitor.errors import FetchError
+from monitor.errors import BlockedURLError, FetchError
+from monitor.extract.worker import WorkerError, run
 from monitor.model import Article, Entry
-from monitor.net import GuardedClient, redact_url
+from monitor.net import ContentTypeError, GuardedClient, redact_url
 
-__all__ = ["PAGE_MAX_BYTES", "extract", "extract_html"]
+__all__ = ["ACCEPT", "EXTRACT_TIMEOUT", "PAGE_MAX_BYTES", "PAGE_TYPES", "extract",
+           "extract_html"]
 
 log = logging.getLogger(__name__)
 PAGE_MAX_BYTES = 5 * 1024 * 1024
+EXTRACT_TIMEOUT = 20.0  # seconds of wall clock for trafilatura on one page
 MIN_TEXT = 200  # characters: less than this from a page is taken as a failed extraction
 ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# The first bytes of formats an entry link often points at instead of a page.
+_BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b",
+                 b"ID3", b"OggS", b"fLaC", b"RIFF", b"\x1a\x45\xdf\xa3")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-def extract(entry: Entry, client: GuardedClient) -> Article:
+def extract(entry: Entry, client: GuardedClient, *, timeout: float = EXTRACT_TIMEOUT
+            ) -> Article:
     """The article text of ``entry``: from its page, else from the feed summary."""
     if not entry.link:
         return _fallback(entry, "the entry has no link")
     try:
-        response = client.get(entry.link, headers={"Accept": ACCEPT}, max_bytes=PAGE_MAX_BYTES)
+        response = client.get(entry.link, headers={"Accept": ACCEPT}, max_bytes=PAGE_MAX_BYTES,
+                              media_types=PAGE_TYPES)
+    except BlockedURLError as e:
+        return _fallback(entry, f"blocked_url: {e}")
+    except ContentTypeError as e:
+        return _fallback(entry, f"page skipped: it is {e.media_type}, not HTML (body not read)")
     except FetchError as e:
         return _fallback(entry, f"page not fetched: {e}")
     if response.status != 200:
         return _fallback(entry, f"page not fetched: HTTP {response.status} from "
                                 f"{redact_url(response.url)}")
-    kind = response.headers.get("content-type", "text/html").split(";")[0].strip().lower()
-    if kind not in ("text/html", "application/xhtml+xml", ""):
-        return _fallback(entry, f"page is {kind}, not HTML")
-    article = extract_html(entry, response.content, response.url)
-    return article or _fallback(entry, "no article text found on the page")
+    if _binary(response.content):
+        return _fallback(entry, "page skipped: binary content, not HTML")
+    found = _extract(entry, response.content, response.url, timeout)
+    return found if isinstance(found, Article) else _fallback(entry, found)
 
 
-def extract_html(entry: Entry, html: bytes | str, url: str) -> Article | None:
+def extract_html(entry: Entry, html: bytes | str, url: str, *,
+                 timeout: float = EXTRACT_TIMEOUT) -> Article | None:
     """Extract the main text of an HTML page; None when there is too little to trust."""
+    found = _extract(entry, html, url, timeout)
+    return found if isinstance(found, Article) else None
+
+
+def _extract(entry: Entry, html: bytes | str, url: str, timeout: float) -> Article | str:
+    """The article, or why there is none."""
     try:
-        doc = trafilatura.bare_extraction(
-            html, url=url, with_metadata=True, include_comments=False, include_tables=False)
-    except Exception as e:  # trafilatura raises a variety of lxml/parsing errors
-        log.warning("extract=failed url=%s error=%s", redact_url(url), type(e).__name__)
-        return None
+        fields = run(_fields, (html, url), timeout)
+    except WorkerError as e:
+        log.warning("extract=failed url=%s error=%r", redact_url(url), str(e))
+        return f"extraction failed: {e}"
+    text = fields.get("text", "") if fields else ""
+    if not fields or len(text) < min(MIN_TEXT, max(len(entry.summary), 1)):
+        return "no article text found on the page"
+    return Article(
+        entry=entry, url=url, title=fields.get("title") or entry.title, text=text,
+        published=entry.published or _date(fields.get("date")),
+        site=fields.get("sitename") or None, source="page")
+
+
+def _fields(html: bytes | str, url: str) -> dict[str, str] | None:
+    """In the worker process: trafilatura's fields we use, as plain strings (picklable)."""
+    doc = trafilatura.bare_extraction(
+        html, url=url, with_metadata=True, include_comments=False, include_tables=False)
     if doc is None:
         return None
-    text = (getattr(doc, "text", None) or "").strip()
-    if len(text) < min(MIN_TEXT, max(len(entry.summary), 1)):
-        return None
-    return Article(
-        entry=entry, url=url, title=(getattr(doc, "title", None) or entry.title).strip(),
-        text=text, published=entry.published or _date(getattr(doc, "date", None)),
-        site=getattr(doc, "sitename", None) or None, source="page")
+    fields = {name: getattr(doc, name, None) for name in ("text", "title", "date", "sitename")}
+    return {name: value.strip() for name, value in fields.items() if isinstance(value, str)}
+
+
+def _binary(content: bytes) -> bool:
+    head = content[:1024]
+    if head.startswith(_BINARY_MAGIC) or head[4:8] == b"ftyp":  # ftyp: MP4, MOV, 3GP
+        return True
+    return b"\x00" in head and not head.startswith(_UTF16_BOMS)
 
 
 def _fallback(entry: Entry, note: str) -> Article:

@@ -6,7 +6,7 @@ import base64
 import functools
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -19,11 +19,24 @@ from monitor.errors import BlockedURLError, FetchError
 from monitor.net.address import parse_allowlist
 from monitor.net.backend import BlockedAddressError, GuardedBackend, default_resolver
 from monitor.net.body import ACCEPT_ENCODING, BodyError, content_encodings, decoded
+from monitor.net.limits import HostSlots
 from monitor.net.urls import check_url, origin, redact_url
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
 _DEADLINE_SLACK = 0.05  # seconds; a timeout this close to the deadline was caused by it
+HEADER_ENCODING = "iso-8859-1"  # header bytes <-> str one to one (validators echo exactly)
+
+
+class ContentTypeError(FetchError):
+    """A 2xx answer of a media type the caller did not ask for (``get(media_types=...)``);
+    its body was not read. ``media_type`` is the one the server named."""
+
+    def __init__(self, media_type: str, *, url: str | None = None,
+                 status: int | None = None) -> None:
+        self.media_type = media_type
+        super().__init__(f"refused Content-Type {media_type!r}: not a type asked for", url=url,
+                         status=status)
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,9 @@ class NetConfig:
 class Response:
     url: str  # final URL after redirects (not redacted)
     status: int
-    headers: Mapping[str, str]  # case-insensitive; Content-Encoding still names the wire form
+    # case-insensitive; Content-Encoding still names the wire form; values are the header
+    # bytes decoded as latin-1, so sending one back (If-None-Match) restores the exact bytes
+    headers: Mapping[str, str]
     content: bytes  # decoded body (<= max_bytes)
     redirects: tuple[tuple[int, str], ...] = field(default=())  # (status, absolute URL) per hop
 
@@ -50,7 +65,8 @@ class GuardedClient:
     """http/https only; every connection classified at connect time; manual redirects; caps.
 
     ``resolver(host, port)`` returns IP strings (default: ``socket.getaddrinfo``); tests inject
-    fakes. Thread-safe: one client may serve several threads.
+    fakes. Thread-safe: one client may serve several threads; ``per_host`` bounds the GETs in
+    flight to one host (the host of the URL asked for) across them.
     """
 
     def __init__(
@@ -58,8 +74,10 @@ class GuardedClient:
         config: NetConfig = NetConfig(),
         *,
         resolver: Callable[[str, int], list[str]] | None = None,
+        per_host: int | None = None,
     ) -> None:
         self.config = config
+        self._hosts = HostSlots(per_host)  # at most per_host requests at once to one host
         self._backend = GuardedBackend(
             parse_allowlist(config.allow_private), resolver or default_resolver
         )
@@ -87,21 +105,25 @@ class GuardedClient:
         *,
         headers: Mapping[str, str] | None = None,
         max_bytes: int | None = None,
+        media_types: Collection[str] | None = None,
     ) -> Response:
         """GET, following at most ``max_redirects`` redirects, each hop checked again.
 
-        Any final status (304, 404, 500 …) is returned, not raised.
+        Any final status (304, 404, 500 …) is returned, not raised. With ``media_types``, a
+        2xx answer whose Content-Type names another media type is refused (FetchError) before
+        its body is read: a 2 GB video costs one round trip, not a download.
         """
         shown = redact_url(url)
         limit = self.config.max_bytes if max_bytes is None else max_bytes
         hops: list[tuple[int, str]] = []
-        with self._guard(shown, hops):
+        with self._hosts.hold(url), self._guard(shown, hops):
             current = check_url(url, shown=shown)
             sent = self._headers(headers)
             while True:
                 with self._send("GET", current, sent) as response:
                     location = response.headers.get("location")
                     if response.status_code not in REDIRECT_STATUSES or location is None:
+                        _check_media_type(response, media_types)
                         return self._read(response, limit, hops)
                 if len(hops) >= self.config.max_redirects:
                     raise FetchError(f"too many redirects ({self.config.max_redirects})", url=shown)
@@ -168,10 +190,14 @@ class GuardedClient:
             response.close()
 
     def _headers(self, extra: Mapping[str, str] | None) -> httpx.Headers:
-        sent = httpx.Headers({"User-Agent": self.config.user_agent, "Accept": "*/*"})
-        sent.update(extra or {})
-        sent["Accept-Encoding"] = ACCEPT_ENCODING  # the only codings body.py decodes
-        return sent
+        # Values go out as latin-1 bytes, the way Response.headers decodes them, so a validator
+        # received (ETag, Last-Modified) is sent back byte for byte, whatever bytes it holds.
+        values = {"user-agent": ("User-Agent", self.config.user_agent),
+                  "accept": ("Accept", "*/*")}
+        values.update({name.lower(): (name, value) for name, value in (extra or {}).items()})
+        values["accept-encoding"] = ("Accept-Encoding", ACCEPT_ENCODING)  # what body.py decodes
+        raw = [(name.encode("ascii"), _header_bytes(value)) for name, value in values.values()]
+        return httpx.Headers(raw, encoding=HEADER_ENCODING)
 
     def _redirect_target(self, current: httpx.URL, location: str, shown: str) -> httpx.URL:
         hop = redact_url(location)
@@ -201,6 +227,7 @@ class GuardedClient:
         for chunk in decoded(response.iter_raw(), encodings, limit):
             body += chunk
             self._backend.budget(None, httpcore.ReadTimeout)  # the deadline, between chunks
+        response.headers.encoding = HEADER_ENCODING  # byte-transparent: see _headers
         return Response(
             url=str(response.url),
             status=response.status_code,
@@ -231,6 +258,23 @@ class GuardedClient:
             raise FetchError(message, url=shown) from e
         except (httpx.HTTPError, httpx.StreamError, httpcore.NetworkError, OSError) as e:
             raise FetchError(_describe(e), url=shown) from e
+
+
+def _header_bytes(value: str) -> bytes:
+    try:
+        return value.encode(HEADER_ENCODING)
+    except UnicodeEncodeError:  # not from a response; RFC 9110 allows only obs-text anyway
+        return value.encode("utf-8")
+
+
+def _check_media_type(response: httpx.Response, media_types: Collection[str] | None) -> None:
+    """ContentTypeError, the body unread, when a 2xx answer is of a media type not asked for."""
+    if media_types is None or not 200 <= response.status_code < 300:
+        return
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()[:100]
+    if kind and kind not in media_types:
+        raise ContentTypeError(kind, url=redact_url(str(response.url)),
+                               status=response.status_code)
 
 
 @functools.cache

@@ -53,6 +53,8 @@ def check_url(url: str | httpx.URL, *, shown: str) -> httpx.URL:
         raise BlockedURLError(f"refused scheme {scheme!r}: only http and https", url=shown)
     if not parsed.host:
         raise BlockedURLError("URL has no host", url=shown)
+    if "%" in parsed.host:  # percent-encoded names are not DNS names: never looked up
+        raise BlockedURLError("refused percent-encoded host", url=shown)
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise BlockedURLError(f"invalid port {parsed.port}", url=shown)
     return parsed

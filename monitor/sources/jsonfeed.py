@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from monitor.model import Entry
-from monitor.sources.text import html_to_text
+from monitor.sources.text import clean_text, html_to_text
 
 VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 
@@ -40,16 +40,15 @@ def _entry(feed_name: str, item: dict[str, Any], base_url: str) -> Entry:
         link = urljoin(base_url, url) if isinstance(url, str) else None
     except ValueError:  # e.g. "http://[::1": this item has no usable link
         link = None
-    if link and not link.startswith(("http://", "https://")):
+    if link and (not link.startswith(("http://", "https://")) or clean_text(link) != link):
         link = None
     title = html_to_text(str(item.get("title") or ""))
-    summary = str(item.get("summary") or item.get("content_text") or "")
-    if not summary and item.get("content_html"):
-        summary = html_to_text(str(item["content_html"]))
-    guid = str(item.get("id") or "").strip() or link or "sha256:" + hashlib.sha256(
+    summary = html_to_text(str(item.get("summary") or item.get("content_text")
+                               or item.get("content_html") or ""))
+    guid = clean_text(str(item.get("id") or "")) or link or "sha256:" + hashlib.sha256(
         f"{title}\n{summary}".encode()).hexdigest()[:32]
-    return Entry(feed=feed_name, guid=guid, link=link, title=title,
-                 summary=html_to_text(summary), published=_date(item))
+    return Entry(feed=feed_name, guid=guid, link=link, title=title, summary=summary,
+                 published=_date(item))
 
 
 def _date(item: dict[str, Any]) -> datetime | None:

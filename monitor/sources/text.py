@@ -7,8 +7,12 @@ from html.parser import HTMLParser
 
 _BLOCK = {"p", "br", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote"}
 _SKIP = {"script", "style", "template", "noscript"}
-# C0 and C1 controls (C1 holds the 8-bit CSI, \x9b) and bidi overrides and isolates.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls (C1 holds the 8-bit CSI, \x9b), bidi overrides and isolates, and unpaired
+# surrogates (a JSON "\ud800" or an XML &#xD800; decodes to one; no UTF-8 can hold it).
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SPACE = re.compile(r"\s+")
+_CONTROL_OR_BREAK = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class _Text(HTMLParser):
@@ -30,8 +34,8 @@ class _Text(HTMLParser):
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
+        if not self.skip:  # a line break in the source is a space: only blocks break lines
+            self.parts.append(_SPACE.sub(" ", data))
 
 
 def html_to_text(html: str) -> str:
@@ -46,3 +50,9 @@ def html_to_text(html: str) -> str:
     text = _CONTROL.sub("", text)
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
+
+
+def clean_text(value: str) -> str:
+    """An identifier (guid, URL) as stored: controls, line breaks and unpaired surrogates
+    dropped, outer space stripped; always encodable as UTF-8."""
+    return _CONTROL_OR_BREAK.sub("", value).strip()
