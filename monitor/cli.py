@@ -24,6 +24,7 @@ from monitor.deliver import Target, build_target
 from monitor.errors import ConfigError, MonitorError, RuleError
 from monitor.net import GuardedClient
 from monitor.pipeline import Context, RunReport, run_once
+from monitor.sources.xmlguard import check_expat
 from monitor.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -94,7 +95,7 @@ def build_context(config: Config, store: Store, *, dry_run: bool = False,
     check needs no wait (the whole pass is the wait: delivery comes after every feed)."""
     ruleset = match.load_rules(config.rules)
     check_route_rules(config, {r.id for r in ruleset.rules})
-    client = GuardedClient(config.network)
+    client = GuardedClient(config.network, per_host=config.polling.per_host)
     out = stream or sys.stdout
     targets: dict[str, Target] = {
         name: DryRunTarget(name, out) if dry_run else build_target(name, s, client, stream=out)
@@ -107,7 +108,7 @@ def build_context(config: Config, store: Store, *, dry_run: bool = False,
     return ctx
 
 
-def check_once(config: Config, *, dry_run: bool,
+def check_once(config: Config, *, dry_run: bool, due_only: bool = False,
                clock: Callable[[], datetime] | None = None) -> RunReport:
     """One pass. A dry run works on a throw-away copy of the database, so it changes nothing."""
     store = Store.open(config.database) if not dry_run or config.database.exists() else None
@@ -121,7 +122,7 @@ def check_once(config: Config, *, dry_run: bool,
         assert store is not None
         ctx = build_context(config, store, dry_run=dry_run, clock=clock)
         try:
-            return run_once(ctx)
+            return run_once(ctx, due_only=due_only)
         finally:
             ctx.client.close()
             store.close()
@@ -145,9 +146,12 @@ def report_exit(report: RunReport, prefix: str = "check") -> int:
 @click.option("-n", "--dry-run", is_flag=True,
               help="Poll, extract and match for real, print the alerts that would be sent, send "
                    "nothing and leave the database as it was.")
+@click.option("--due", "due_only", is_flag=True,
+              help="Poll only the feeds whose next poll (interval, backoff, the feed's own "
+                   "hints) has come: for a timer that runs check often.")
 @verbosity
-def check(config_path: Path, dry_run: bool, verbose: int, quiet: bool) -> None:
-    """Poll every feed once, then deliver the alerts due.
+def check(config_path: Path, dry_run: bool, due_only: bool, verbose: int, quiet: bool) -> None:
+    """Poll every feed once (gone feeds excepted), then deliver the alerts due.
 
     Exit 0 when all went well, 1 when a feed or a target failed (the alert stays queued and is
     retried by the next check or by the daemon), 2 for a config or rule error.
@@ -155,7 +159,8 @@ def check(config_path: Path, dry_run: bool, verbose: int, quiet: bool) -> None:
     setup_logging(verbose, quiet)
     with errors_to_exit_codes():
         config = load_config(config_path)
-        report = check_once(config, dry_run=dry_run)
+        check_expat()
+        report = check_once(config, dry_run=dry_run, due_only=due_only)
         sys.exit(report_exit(report, "check (dry run)" if dry_run else "check"))
 
 
@@ -163,7 +168,8 @@ def check(config_path: Path, dry_run: bool, verbose: int, quiet: bool) -> None:
 @config_option
 @verbosity
 def run(config_path: Path, verbose: int, quiet: bool) -> None:
-    """Run the daemon: each feed polled at its interval, the outbox drained continuously.
+    """Run the daemon: each feed polled when its next poll comes, the outbox drained
+    continuously.
 
     Stops cleanly, after the work in hand, on SIGTERM or SIGINT. SIGHUP reloads the rule
     folder, swapped in only if it loads and all its examples pass. Under systemd (Type=notify)
@@ -174,6 +180,7 @@ def run(config_path: Path, verbose: int, quiet: bool) -> None:
     setup_logging(verbose, quiet)
     with errors_to_exit_codes():
         config = load_config(config_path)
+        check_expat()
         store = Store.open(config.database)
         ctx = build_context(config, store, daemon=True)
         try:
@@ -399,6 +406,7 @@ def replay(file: BinaryIO, rules_dir: Path | None, config_path: Path | None,
 # imported.
 import monitor.cli_alerts_commands  # noqa: E402, F401
 import monitor.cli_backup as _backup  # noqa: E402, F401 - adds `backup`
+import monitor.cli_feeds as _feeds  # noqa: E402, F401 - adds `feeds`
 import monitor.cli_silences as _silences  # noqa: E402, F401 - adds `silence`
 
 

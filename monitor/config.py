@@ -12,14 +12,15 @@ import difflib
 import math
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.deliver import apprise_target
+from monitor.deliver import apprise_target, schedule
 from monitor.deliver.settings import (
     AppriseSettings,
     ConsoleSettings,
@@ -31,6 +32,7 @@ from monitor.deliver.settings import (
 from monitor.errors import ConfigError
 from monitor.model import SEVERITIES, Feed, Severity
 from monitor.net import NetConfig, redact_url
+from monitor.sources.timing import PollingConfig
 
 DEFAULT_INTERVAL = 3600
 MIN_INTERVAL = 60
@@ -39,7 +41,9 @@ MAX_DURATION = 10 * 365 * 86400  # seconds: anything longer is a typo, and break
 # The schema: section → allowed keys. Tested against deploy/monitor.toml.example and the README.
 KEYS: dict[str, frozenset[str]] = {
     "": frozenset({"database", "rules", "max_entries_per_feed", "network", "delivery", "stories",
-                   "feeds", "targets", "routes"}),
+                   "polling", "feeds", "targets", "routes"}),
+    "polling": frozenset({"floor", "ceiling", "adaptive", "jitter", "failing_after",
+                          "concurrency", "per_host", "first_poll_max_age"}),
     "stories": frozenset({"window", "max_age", "group_wait", "update_interval"}),
     "network": frozenset({"connect_timeout", "read_timeout", "total_timeout", "max_bytes",
                           "max_redirects", "allow_private", "user_agent"}),
@@ -52,9 +56,11 @@ KEYS: dict[str, frozenset[str]] = {
     "targets.webhook": frozenset({"type", "url", "url_env", "url_file", "secret_env",
                                   "secret_file"}),
     "targets.email": frozenset({"type", "host", "port", "security", "from", "to", "username",
-                                "password_env", "password_file", "timeout"}),
+                                "password_env", "password_file", "timeout", "ca_file"}),
     "targets.apprise": frozenset({"type", "url_env", "url_file"}),
 }
+for _kind in ("console", "slack", "webhook", "email", "apprise"):  # any target: when to send
+    KEYS[f"targets.{_kind}"] |= schedule.SCHEDULE_KEYS
 TARGET_TYPES = ("console", "slack", "webhook", "email", "apprise")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
@@ -75,6 +81,8 @@ class DeliveryConfig:
     # target name -> seconds between two sends to it; overrides the type's default (slack 1 s,
     # others 0)
     min_interval: Mapping[str, float] = field(default_factory=dict)
+    # target name -> its quiet hours and digest period (``monitor.deliver.schedule``)
+    schedules: Mapping[str, schedule.Schedule] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,7 @@ class Config:
     targets: Mapping[str, TargetSettings]
     routes: tuple[RouteConfig, ...]
     max_entries_per_feed: int = 200
+    polling: PollingConfig = field(default_factory=PollingConfig)
 
 
 class _Reader:
@@ -236,8 +245,11 @@ def _build(path: Path, data: Mapping[str, Any], env: Mapping[str, str]) -> Confi
         min_interval=_min_interval(delivery_r),
     )
     stories = _stories(_Reader(path, "stories", top.get("stories", dict, {}), "stories"))
+    polling = _polling(_Reader(path, "polling", top.get("polling", dict, {}), "polling"))
     feeds = _feeds(path, top.get("feeds", list, []), top)
-    targets = _targets(path, top.get("targets", dict, {}), env, top, network)
+    schedules: dict[str, schedule.Schedule] = {}
+    targets = _targets(path, top.get("targets", dict, {}), env, top, network, schedules)
+    delivery = replace(delivery, schedules=schedules)
     routes = _routes(path, top.get("routes", list, []), targets)
     for name in delivery.min_interval:
         if name not in targets:
@@ -245,7 +257,7 @@ def _build(path: Path, data: Mapping[str, Any], env: Mapping[str, str]) -> Confi
                                    "min_interval")
     return Config(
         path=path, database=database, rules=rules, network=network, delivery=delivery,
-        stories=stories, feeds=feeds, targets=targets, routes=routes,
+        stories=stories, polling=polling, feeds=feeds, targets=targets, routes=routes,
         max_entries_per_feed=top.positive("max_entries_per_feed", 200, int),
     )
 
@@ -298,6 +310,35 @@ def _stories(r: _Reader) -> StoriesConfig:
     return StoriesConfig(**values)
 
 
+def _seconds(r: _Reader, key: str, default: int, least: int) -> int:
+    seconds = parse_duration(r.table.get(key, default))
+    if seconds is None:
+        raise r.error("must be seconds or a duration such as '15m', '1d'", key)
+    if not least <= seconds <= MAX_DURATION:
+        raise r.error(f"must be from {least} seconds to ten years", key)
+    return seconds
+
+
+def _polling(r: _Reader) -> PollingConfig:
+    d = PollingConfig()
+    floor = _seconds(r, "floor", d.floor, MIN_INTERVAL)
+    ceiling = _seconds(r, "ceiling", d.ceiling, MIN_INTERVAL)
+    if ceiling < floor:
+        raise r.error(f"must not be below floor ({floor} s)", "ceiling")
+    jitter = r.get("jitter", (int, float), d.jitter)
+    if not 0 <= jitter <= 1:
+        raise r.error("must be a fraction from 0 to 1", "jitter")
+    numbers = {}
+    for key, most in (("failing_after", 100), ("concurrency", 256), ("per_host", 16)):
+        numbers[key] = r.get(key, int, getattr(d, key))
+        if not 1 <= numbers[key] <= most:
+            raise r.error(f"must be from 1 to {most}", key)
+    return PollingConfig(
+        floor=floor, ceiling=ceiling, adaptive=r.get("adaptive", bool, d.adaptive),
+        jitter=float(jitter), **numbers,
+        first_poll_max_age=_seconds(r, "first_poll_max_age", d.first_poll_max_age, 0))
+
+
 def _redirects(r: _Reader, default: int) -> int:
     value: int = r.get("max_redirects", int, default)
     if not 0 <= value <= 20:
@@ -331,7 +372,8 @@ def _feeds(path: Path, items: list[Any], top: _Reader) -> tuple[Feed, ...]:
 
 
 def _targets(path: Path, table: Mapping[str, Any], env: Mapping[str, str],
-             top: _Reader, network: NetConfig) -> dict[str, TargetSettings]:
+             top: _Reader, network: NetConfig,
+             schedules: dict[str, schedule.Schedule]) -> dict[str, TargetSettings]:
     targets: dict[str, TargetSettings] = {}
     for name, item in table.items():
         key = f"targets.{name}"
@@ -345,6 +387,8 @@ def _targets(path: Path, table: Mapping[str, Any], env: Mapping[str, str],
                               path=str(path), key=f"{key}.type")
         r = _Reader(path, key, item, f"targets.{kind}")
         targets[name] = _target(r, kind, env, network)
+        if (when := _schedule(r)) is not None:
+            schedules[name] = when
     if not targets:
         raise top.error("no targets configured: add at least one [targets.NAME] table", "targets")
     return targets
@@ -372,6 +416,20 @@ def _target(r: _Reader, kind: str, env: Mapping[str, str], network: NetConfig) -
     if kind == "apprise":
         return _apprise(r, env, network)
     return _email(r, env)
+
+
+def _schedule(r: _Reader) -> schedule.Schedule | None:
+    """The target's quiet hours and digest period, if it has either."""
+    digest = None
+    if "digest" in r.table:
+        digest = parse_duration(r.table["digest"])
+        if digest is None:
+            raise r.error("must be a duration such as '1h' or '1d'", "digest")
+    try:
+        return schedule.build(r.get("timezone", str), r.get("quiet_hours", str), digest,
+                              r.get("digest_at", str))
+    except schedule.ScheduleError as e:
+        raise r.error(str(e), e.key) from None
 
 
 def _apprise(r: _Reader, env: Mapping[str, str], network: NetConfig) -> AppriseSettings:
@@ -412,8 +470,27 @@ def _email(r: _Reader, env: Mapping[str, str]) -> EmailSettings:
     return EmailSettings(
         host=r.get("host", str, required=True), port=port, sender=sender,
         recipients=recipients, security=security, username=username, password=password,
-        timeout=r.positive("timeout", 30.0),
+        timeout=r.positive("timeout", 30.0), ca_file=_ca_file(r, security),
     )
+
+
+def _ca_file(r: _Reader, security: str) -> str | None:
+    """The e-mail target's ``ca_file`` (relative to the config's folder): a readable PEM bundle
+    of CA certificates, loaded here once so a bad one stops the program at load."""
+    name = r.get("ca_file", str)
+    if name is None:
+        return None
+    if security == "none":
+        raise r.error("is only used with security 'starttls' or 'tls'", "ca_file")
+    path = r.path.parent / name
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as e:
+        raise r.error(f"{path} holds no usable PEM certificate: {e.reason or e}",
+                      "ca_file") from e
+    except OSError as e:
+        raise r.error(f"cannot read {path}: {e.strerror or e}", "ca_file") from e
+    return str(path.resolve())
 
 
 def _routes(path: Path, items: list[Any],

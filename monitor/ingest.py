@@ -52,9 +52,10 @@ class Outcome:
 
 def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, article: Article,
            ruleset: match.RuleSet, now: datetime, *, kinds: Mapping[str, str],
-           group_wait: timedelta) -> Outcome | None:
+           group_wait: timedelta, backlog: timedelta | None = None) -> Outcome | None:
     """Store ``article`` and decide its story and alerts; None if another worker stored the
-    entry meanwhile."""
+    entry meanwhile. ``backlog``: this is the feed's first poll, whose entries alert only when
+    published within that age (undated ones do not alert)."""
     store = ctx.store
     matches = match.match(article, ruleset)
     fingerprint = near.fingerprint(article.text)
@@ -74,7 +75,8 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
             return Outcome(entry_id, "duplicate", story_id, reason)
         if not matches:
             return Outcome(entry_id, "no-match", None, "no rule matched")
-        return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait)
+        return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait,
+                           backlog)
 
 
 def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Article,
@@ -117,9 +119,9 @@ def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Artic
 
 def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
                 matches: Sequence[Match], now: datetime, kinds: Mapping[str, str],
-                group_wait: timedelta) -> Outcome:
+                group_wait: timedelta, backlog: timedelta | None = None) -> Outcome:
     """Assign a stored, matched article to a story and plan its alerts (inside the caller's
-    transaction)."""
+    transaction). With ``backlog`` (a feed's first poll), older or undated articles are stale."""
     store, settings = ctx.store, ctx.config.stories
     window = timedelta(seconds=settings.window)
     seen_at = min(article.published or now, now)
@@ -130,7 +132,10 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
         view = stories.updated_view(None, 0, decided, article, now)
         story_id = store.open_story(entry_id, view, now)
         view = replace(view, id=story_id)
-    stale = policy.is_stale(article.published, now, timedelta(seconds=settings.max_age))
+    max_age = timedelta(seconds=settings.max_age)
+    stale = policy.is_stale(article.published, now, min(max_age, backlog or max_age))
+    undated_backlog = backlog is not None and article.published is None
+    stale = stale or undated_backlog
     if decided.story_id is not None:
         story_id = decided.story_id
         old = next(v for v in recent if v.id == story_id)
@@ -142,9 +147,13 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
     decision = policy.story_decision(opened=decided.story_id is None, stale=stale,
                                      duplicate=False, severity=view.severity, alerted=alerted)
     reason = decided.reason
-    if stale and article.published is not None:
-        age = (now - article.published).days
-        reason = f"stale: published {age} days before it was first seen; {reason}"
+    if undated_backlog:
+        reason = f"stale: undated, in the backlog of the feed's first poll; {reason}"
+    elif stale and article.published is not None:
+        age = now - article.published
+        when = (f"{age.days} days" if age.days else f"{age.seconds // 3600} hours")
+        first = ", on the feed's first poll" if backlog is not None else ""
+        reason = f"stale: published {when} before it was first seen{first}; {reason}"
     store.attach(story_id, entry_id, decision, reason, now)
     queued = _queue(ctx, feed, story_id, view, decision, alerted, article, matches, now,
                     group_wait)

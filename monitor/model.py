@@ -41,6 +41,9 @@ class FeedState:
     consecutive_failures: int = 0
     last_polled_at: datetime | None = None
     next_poll_at: datetime | None = None
+    status: str = "active"  # active | failing | gone (the feed's health)
+    last_success_at: datetime | None = None  # the last poll that got an answer (ok or 304)
+    moved_from: str | None = None  # the URL a permanent redirect moved it away from
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,12 @@ class PollResult:
     etag: str | None = None
     last_modified: str | None = None
     error: str | None = None
+    title: str | None = None  # the feed's own title, when it gave one
+    # What the response says about the schedule (``monitor.sources.timing``):
+    retry_after: float | None = None  # seconds, from Retry-After (429/503), unclamped
+    cache_lifetime: int | None = None  # seconds, from Cache-Control max-age / Expires
+    ttl: int | None = None  # seconds, from RSS <ttl>
+    moved_to: str | None = None  # the new URL when every redirect hop was permanent (301/308)
 
 
 ArticleSource = Literal["page", "summary"]
@@ -148,7 +157,7 @@ class StoryArticle:
     published: datetime | None
 
 
-AlertKind = Literal["new", "update", "escalation", "operator"]
+AlertKind = Literal["new", "update", "escalation", "operator", "digest"]
 
 
 @dataclass(frozen=True)
@@ -156,7 +165,8 @@ class Alert:
     """An alert for one target, as stored in the outbox and handed to ``Target.send``.
 
     ``kind``: ``new`` (the first alert of a story), ``update`` (more outlets report it),
-    ``escalation`` (its severity rose), ``operator`` (about the monitor itself).
+    ``escalation`` (its severity rose), ``operator`` (about the monitor itself), ``digest``
+    (a digest target's collected alerts, in ``items``; built when sent, never stored).
     """
 
     key: str  # idempotency key: stable across retries of this alert to this target
@@ -177,3 +187,7 @@ class Alert:
     story_started: datetime | None = None  # when the story was first seen
     articles: tuple[StoryArticle, ...] = ()  # the story's articles, first first
     changes: str = ""  # for an update or escalation: what changed, in one line
+    # recipients (e-mail) that accepted this alert on an earlier attempt: filled by the store
+    # from its per-recipient outcomes when the row is claimed, never kept in the payload
+    delivered_to: tuple[str, ...] = ()
+    items: tuple[Alert, ...] = ()  # for a digest: the alerts it lists, oldest first

@@ -11,20 +11,27 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from monitor import dedup, extract, match, sources
 from monitor.config import Config
 from monitor.dedup import stories
 from monitor.deliver import Target
 from monitor.deliver.outbox import DeliveryReport, deliver
+from monitor.dispatch import Dispatcher
 from monitor.ingest import ingest, record_if_seen, revise
-from monitor.model import Entry, Feed
-from monitor.net import GuardedClient
+from monitor.model import Entry, Feed, FeedState, PollResult
+from monitor.net import GuardedClient, redact_url
+from monitor.notices import feed_notices
+from monitor.sources import timing
 from monitor.store import Store
+from monitor.store.feeds import clash_error
 
-__all__ = ["Context", "FeedReport", "RunReport", "deliver_due", "poll_feed", "run_once"]
+__all__ = ["Context", "FeedReport", "RunReport", "all_feeds", "deliver_due", "poll_feed",
+           "run_once"]
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -89,12 +96,44 @@ class RunReport:
                 f"retrying={d.retrying} dead={d.dead}")
 
 
-def run_once(ctx: Context, feeds: Sequence[Feed] | None = None) -> RunReport:
-    """Poll every feed once (whatever its schedule), then deliver what is due."""
-    feeds = ctx.config.feeds if feeds is None else feeds
-    ctx.store.sync_feeds(feeds)
-    reports = tuple(poll_feed(ctx, feed) for feed in feeds)
-    return RunReport(feeds=reports, delivery=deliver_due(ctx))
+def all_feeds(ctx: Context) -> tuple[Feed, ...]:
+    """The feeds to poll: those of the config, then those added at the command line. A name in
+    both is a ``StoreError`` (one name, one origin), as for ``Store.sync_feeds``."""
+    cli = tuple(ctx.store.cli_feeds())
+    taken = {feed.name for feed in ctx.config.feeds}
+    for feed in cli:
+        if feed.name in taken:
+            raise clash_error(feed.name)
+    return ctx.config.feeds + cli
+
+
+def run_once(ctx: Context, feeds: Sequence[Feed] | None = None, *,
+             due_only: bool = False) -> RunReport:
+    """Poll every feed once, concurrently within ``[polling]`` limits (``due_only``: only those
+    whose stored next poll has come), then deliver what is due. Gone feeds are not polled:
+    they are reported as errors until an operator enables them again."""
+    feeds = all_feeds(ctx) if feeds is None else feeds
+    ctx.store.sync_feeds(ctx.config.feeds)
+    due = {name for name, _ in ctx.store.due_feeds(ctx.clock())} if due_only else None
+    polling = ctx.config.polling
+    dispatcher = Dispatcher(lambda feed: poll_feed(ctx, feed), concurrency=polling.concurrency,
+                            per_host=polling.per_host)
+    pending: list[FeedReport | Future[object]] = []
+    try:
+        for feed in feeds:
+            state = ctx.store.feed_state(feed.name)
+            if state.status == "gone":
+                pending.append(FeedReport(
+                    feed=feed.name, status="error", error="gone (HTTP 410): not polled; "
+                    f"`monitor feeds retry {feed.name}` polls it again"))
+            elif due is None or feed.name in due:
+                future = dispatcher.submit(feed, state.url)
+                assert future is not None  # every name is submitted once
+                pending.append(future)
+        reports = tuple(p if isinstance(p, FeedReport) else p.result() for p in pending)
+    finally:
+        dispatcher.close(wait=True)
+    return RunReport(feeds=cast(tuple[FeedReport, ...], reports), delivery=deliver_due(ctx))
 
 
 def _chronological(entry: Entry) -> tuple[bool, datetime]:
@@ -105,24 +144,63 @@ def deliver_due(ctx: Context) -> DeliveryReport:
     return deliver(ctx.store, ctx.targets, ctx.config.delivery, clock=ctx.clock, rng=ctx.rng)
 
 
+def _plan(ctx: Context, feed: Feed, state: FeedState, result: PollResult,
+          now: datetime) -> timing.Plan:
+    failures = state.consecutive_failures + 1 if result.status == "error" else 0
+    outcome = timing.Outcome(
+        ok=result.status != "error", gone=result.http_status == 410,
+        retry_after=result.retry_after, cache_lifetime=result.cache_lifetime, ttl=result.ttl,
+        entry_times=tuple(e.published for e in result.entries if e.published is not None))
+    return timing.plan(outcome, interval=feed.interval, failures=failures, now=now,
+                       config=ctx.config.polling, rng=ctx.rng)
+
+
+def _record(ctx: Context, feed: Feed, state: FeedState, result: PollResult,
+            now: datetime) -> timing.Plan:
+    """Store the poll's outcome and next poll, the feed's new URL after a permanent redirect
+    (never back to the URL it was moved from), and the operator notices its health change
+    raises, in one transaction."""
+    plan = _plan(ctx, feed, state, result, now)
+    enabled = [n for n in ctx.targets if n not in ctx.store.disabled_targets()]
+    notices = feed_notices(feed, state, plan, result, enabled, now)
+    moved = result.moved_to
+    if moved is not None and moved in (state.url, state.moved_from):
+        if moved == state.moved_from:
+            log.warning("feed=%s redirect=refused to=%s reason='it was moved from there: "
+                        "redirects going back and forth'", feed.name, redact_url(moved))
+        moved = None
+    ctx.store.record_poll(result, now, plan.next_poll, status=plan.status,
+                          interval=plan.interval, moved_to=moved, notices=notices)
+    if moved is not None:
+        log.warning("feed=%s moved from=%s to=%s (permanent redirect)", feed.name,
+                    redact_url(state.url), redact_url(moved))
+    if plan.status != state.status:
+        log.warning("feed=%s health=%s was=%s reason=%r", feed.name, plan.status,
+                    state.status, plan.reason)
+    return plan
+
+
 def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
-    """Poll one feed and take each new entry through extract, match and dedup into the outbox.
+    """Poll one feed and take each new entry through extract, match and dedup into the outbox;
+    then record the outcome and the next poll (``monitor.sources.timing``).
 
     The rule set is taken once, at the start: a reload (``scheduler.reload_rules``) swaps
-    ``ctx.ruleset`` for the polls that start after it, never in the middle of one."""
+    ``ctx.ruleset`` for the polls that start after it, never in the middle of one. On a feed's
+    first poll its backlog is stored, but only entries younger than ``[polling]
+    first_poll_max_age`` may alert."""
     now = ctx.clock()
     ruleset = ctx.ruleset
     state = ctx.store.feed_state(feed.name)
-    result = sources.poll(feed, state, ctx.client, ctx.config.max_entries_per_feed)
-    next_poll = now + timedelta(seconds=feed.interval)
+    result = sources.poll(feed, state, ctx.client, ctx.config.max_entries_per_feed, now=now)
     if result.status != "ok":
-        ctx.store.record_poll(result, now, next_poll)
-        report = FeedReport(feed=feed.name, status=result.status, error=result.error)
+        plan = _record(ctx, feed, state, result, now)
         log.log(logging.WARNING if result.error else logging.INFO,
-                "feed=%s status=%s http=%s new=0 matches=0 alerts=0%s", feed.name,
-                result.status, result.http_status,
+                "feed=%s status=%s http=%s new=0 matches=0 alerts=0 next=%s%s", feed.name,
+                result.status, result.http_status, _when(plan.next_poll),
                 f" error={result.error!r}" if result.error else "")
-        return report
+        return FeedReport(feed=feed.name, status=result.status, error=result.error)
+    backlog = (timedelta(seconds=ctx.config.polling.first_poll_max_age)
+               if ctx.store.feed_is_new(feed.name) else None)
     new = matched = opened = stale = alerts = 0
     notes: list[str] = []
     kinds = stories.entity_kinds(ruleset.entities)
@@ -144,7 +222,7 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
             continue
         article = extract.extract(entry, ctx.client)
         outcome = ingest(ctx, feed, entry, canonical, article, ruleset, now, kinds=kinds,
-                         group_wait=ctx.group_wait)
+                         group_wait=ctx.group_wait, backlog=backlog)
         if outcome is None:
             continue  # stored meanwhile by another worker: it decided, not us
         new += 1
@@ -158,9 +236,14 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
                   feed.name, outcome.decision, outcome.story_id, outcome.reason)
     # Validators only now: a crash in the loop leaves them as they were, so the next poll
     # fetches the feed again instead of getting a 304 and skipping the unprocessed entries.
-    ctx.store.record_poll(result, now, next_poll)
-    log.info("feed=%s status=ok http=%s entries=%d new=%d matches=%d alerts=%d", feed.name,
-             result.http_status, len(result.entries), new, matched, alerts)
+    plan = _record(ctx, feed, state, result, now)
+    log.info("feed=%s status=ok http=%s entries=%d new=%d matches=%d alerts=%d next=%s",
+             feed.name, result.http_status, len(result.entries), new, matched, alerts,
+             _when(plan.next_poll))
     return FeedReport(feed=feed.name, status="ok", entries=len(result.entries), new=new,
                       matched=matched, stories=opened, stale=stale, alerts=alerts,
                       notes=tuple(notes))
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "never"

@@ -1,11 +1,13 @@
 """The daemon: APScheduler wiring, signals and systemd notification.
 
-This is the only importer of apscheduler. Each feed is a job on its own interval, with jitter so
-feeds do not poll in lock-step, ``max_instances=1`` so one feed never runs twice at once, and its
-first run at the feed's stored next-poll time, so a restart does not re-poll everything. One more
-job drains the outbox every few seconds. SIGTERM and SIGINT stop the scheduler after the work in
-hand. SIGHUP reloads the rule files (:func:`reload_rules`): the handler only raises a flag, and
-the daemon's main loop does the work, between its waits.
+This is the only importer of apscheduler. Each feed's next poll is a time stored in the
+database (``monitor.sources.timing`` decides it after every poll: interval, feed hints, backoff,
+jitter), so a restart neither re-polls everything nor forgets a backoff. One job looks every
+:data:`DISPATCH_EVERY` seconds for the feeds that are due and hands them to a
+:class:`~monitor.dispatch.Dispatcher` (global and per-host limits; a feed never polls twice at
+once); another drains the outbox every few seconds. SIGTERM and SIGINT stop the scheduler
+after the work in hand. SIGHUP reloads the rule files (:func:`reload_rules`): the handler only
+raises a flag, and the daemon's main loop does the work, between its waits.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import signal
 import socket
 import threading
 import time
-from datetime import datetime, timedelta
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -24,13 +25,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import match
+from monitor.dispatch import Dispatcher
 from monitor.errors import RuleError
-from monitor.model import Feed
-from monitor.pipeline import Context, deliver_due, poll_feed
+from monitor.pipeline import Context, all_feeds, deliver_due, poll_feed
 
 log = logging.getLogger("monitor.scheduler")
 DELIVERY_EVERY = 5.0  # seconds between outbox drains
-MAX_JITTER = 300  # seconds
+DISPATCH_EVERY = 2.0  # seconds between looks for feeds that are due
 WAKE_EVERY = 0.5  # seconds between the main loop's looks at the stop event and reload flag
 
 
@@ -59,37 +60,45 @@ def _safe(name: str, fn: object, *args: object) -> None:
         log.exception("job=%s error=unexpected", name)
 
 
-def build_scheduler(ctx: Context, now: datetime | None = None) -> BackgroundScheduler:
-    """A scheduler with one job per feed and one outbox job (not started)."""
-    now = now or ctx.clock()
-    workers = max(2, min(8, len(ctx.config.feeds) + 1))
+def dispatch_due(ctx: Context, dispatcher: Dispatcher) -> int:
+    """Hand every feed whose stored next poll is due to ``dispatcher``; return how many were
+    newly submitted. Feeds already polling, gone feeds and feeds no longer configured are
+    left alone."""
+    feeds = {feed.name: feed for feed in all_feeds(ctx)}
+    submitted = 0
+    for name, url in ctx.store.due_feeds(ctx.clock()):
+        feed = feeds.get(name)
+        if feed is not None and dispatcher.submit(feed, url) is not None:
+            submitted += 1
+    return submitted
+
+
+def build_scheduler(ctx: Context, dispatcher: Dispatcher) -> BackgroundScheduler:
+    """A scheduler (not started) with two jobs: one hands the feeds that are due to
+    ``dispatcher`` every :data:`DISPATCH_EVERY` seconds, one drains the outbox."""
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(workers)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        executors={"default": ThreadPoolExecutor(2)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         timezone="UTC",
     )
     ctx.store.sync_feeds(ctx.config.feeds)
-    for feed in ctx.config.feeds:
-        trigger = _trigger(ctx, feed, now)
-        # An explicit first run: left to the trigger, a start a few ms in the past by the time
-        # the scheduler starts would be pushed a whole interval later.
-        scheduler.add_job(_safe, trigger, args=(f"poll:{feed.name}", poll_feed, ctx, feed),
-                          id=f"poll:{feed.name}", name=f"poll {feed.name}",
-                          next_run_time=trigger.start_date)
+    now = ctx.clock()
+    # Explicit first runs: left to the trigger, a start a few ms in the past by the time the
+    # scheduler starts would be pushed a whole interval later.
+    scheduler.add_job(_safe, IntervalTrigger(seconds=DISPATCH_EVERY, timezone="UTC"),
+                      args=("dispatch", dispatch_due, ctx, dispatcher), id="dispatch",
+                      name="dispatch due feeds", next_run_time=now)
     scheduler.add_job(_safe, IntervalTrigger(seconds=DELIVERY_EVERY, timezone="UTC"),
                       args=("deliver", deliver_due, ctx), id="deliver", name="deliver outbox",
                       next_run_time=now)
     return scheduler
 
 
-def _trigger(ctx: Context, feed: Feed, now: datetime) -> IntervalTrigger:
-    """Every ``feed.interval`` seconds, jittered, starting at the stored next-poll time (or now
-    for a feed never polled)."""
-    state = ctx.store.feed_state(feed.name)
-    start = state.next_poll_at if state.next_poll_at and state.next_poll_at > now else now
-    start += timedelta(seconds=ctx.rng.uniform(0, min(MAX_JITTER, feed.interval / 10)))
-    return IntervalTrigger(seconds=feed.interval, start_date=start, timezone="UTC",
-                           jitter=int(min(MAX_JITTER, feed.interval / 10)))
+def make_dispatcher(ctx: Context) -> Dispatcher:
+    """Polls of ``ctx``'s feeds within ``[polling]`` concurrency and per-host limits."""
+    polling = ctx.config.polling
+    return Dispatcher(lambda feed: _safe(f"poll:{feed.name}", poll_feed, ctx, feed),
+                      concurrency=polling.concurrency, per_host=polling.per_host)
 
 
 def reload_rules(ctx: Context) -> bool:
@@ -129,7 +138,8 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then finish the jobs in hand and return.
     SIGHUP reloads the rules."""
     stop = stop or threading.Event()
-    scheduler = build_scheduler(ctx)
+    dispatcher = make_dispatcher(ctx)
+    scheduler = build_scheduler(ctx, dispatcher)
     flags = _Flags()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -145,7 +155,7 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None) -> None:
             previous[sig] = signal.signal(sig, on_signal)
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     scheduler.start()
-    log.info("daemon=started feeds=%d targets=%d", len(ctx.config.feeds), len(ctx.targets))
+    log.info("daemon=started feeds=%d targets=%d", len(all_feeds(ctx)), len(ctx.targets))
     sd_notify("READY=1")
     try:
         while not stop.wait(WAKE_EVERY):
@@ -161,6 +171,7 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None) -> None:
             log.info("signal=%s stopping after the work in hand", flags.stop_signal)
         sd_notify("STOPPING=1")
         scheduler.shutdown(wait=True)
+        dispatcher.close(wait=True)  # polls already running finish; queued ones are dropped
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info("daemon=stopped")

@@ -51,7 +51,10 @@ def test_example_config_loads_and_uses_every_target_type() -> None:
     assert isinstance(siem, WebhookSettings) and siem.secrets == (ENV["WEBHOOK_SECRET"],)
     mail = config.targets["duty-mail"]
     assert isinstance(mail, EmailSettings) and mail.password == "hunter2"
-    assert [r.min_severity for r in config.routes] == ["low", "critical"]
+    assert [r.min_severity for r in config.routes] == ["low", "critical", "medium"]
+    digest = config.delivery.schedules["daily-digest"]
+    assert digest.digest == 86400 and str(digest.zone) == "Asia/Baghdad"
+    assert set(config.delivery.schedules) == {"daily-digest"}
     assert config.network.allow_private == ()
 
 
@@ -63,6 +66,20 @@ def test_example_config_shows_every_key_of_the_schema() -> None:
         missing = {k for k in keys if k not in written and k not in KEYS}
         missing -= {"feeds", "targets", "routes", "network", "delivery"}
         assert not missing, f"deploy/monitor.toml.example does not show {section}: {missing}"
+
+
+@pytest.mark.parametrize(("line", "key"), [
+    ('quiet_hour = "22:00-07:00"', "targets.console.quiet_hour"),
+    ('quiet_hours = "22-07"', "targets.console.quiet_hours"),
+    ('timezone = "Europe/Londres"', "targets.console.timezone"),
+    ('digest = "1w"', "targets.console.digest"),
+    ('digest = "1m"', "targets.console.digest"),
+    ('digest_at = "08:00"', "targets.console.digest_at"),
+])
+def test_schedule_errors_name_the_target_key(tmp_path: Path, line: str, key: str) -> None:
+    text = MINIMAL.replace('type = "console"', f'type = "console"\n{line}')
+    assert text != MINIMAL
+    assert error_of(tmp_path, text).key == key
 
 
 def test_typo_in_a_key_names_file_and_key(tmp_path: Path) -> None:

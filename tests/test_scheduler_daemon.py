@@ -1,4 +1,5 @@
-"""The daemon: a job per feed, outbox drained, READY=1 after start-up, clean stop on SIGTERM."""
+"""The daemon: feeds dispatched when due, outbox drained, READY=1 after start-up, clean stop
+on SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,46 +12,57 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from monitor import scheduler
 from monitor.cli import build_context
 from monitor.config import load_config
-from monitor.model import PollResult
+from monitor.dispatch import Dispatcher
+from monitor.model import Feed, PollResult
 from monitor.store import Store
 from tests.conftest import ROOT, Receiver
 from tests.test_pipeline_e2e import STORIES, Site, write_config
 
 
-def test_one_job_per_feed_starting_at_the_stored_next_poll(tmp_path: Path, sample_site: Site,
-                                                           receiver: Receiver) -> None:
+def test_feeds_are_dispatched_when_their_stored_next_poll_comes(
+        tmp_path: Path, sample_site: Site, receiver: Receiver) -> None:
     base, _ = sample_site
     config = load_config(write_config(tmp_path, base), env={"TEST_SLACK_WEBHOOK_URL":
                                                             receiver.url})
     store = Store.open(config.database)
     ctx = build_context(config, store)
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    ctx.clock = lambda: now
     store.sync_feeds(config.feeds)
     later = now + timedelta(minutes=40)
     store.record_poll(PollResult(feed="rss", status="ok"), now, later)
-    sched = scheduler.build_scheduler(ctx, now)
+    submitted: list[str] = []
+
+    class Recorder:
+        def submit(self, feed: Feed, url: str | None = None) -> object:
+            submitted.append(feed.name)
+            return object()
+
+    dispatcher = cast(Dispatcher, Recorder())
+    sched = scheduler.build_scheduler(ctx, dispatcher)
     sched.start(paused=True)  # job defaults (max_instances…) are applied on start
     jobs = {job.id: job for job in sched.get_jobs()}
     sched.shutdown(wait=False)
-    assert set(jobs) == {"poll:rss", "poll:atom", "deliver"}
+    assert set(jobs) == {"dispatch", "deliver"}
     assert all(job.max_instances == 1 for job in jobs.values())
-    rss_start = jobs["poll:rss"].trigger.start_date
-    assert later <= rss_start <= later + timedelta(seconds=scheduler.MAX_JITTER)
-    assert jobs["poll:atom"].trigger.start_date < later  # never polled: soon
+    assert scheduler.dispatch_due(ctx, dispatcher) == 1
+    assert submitted == ["atom"], "never polled: due now; rss is due in 40 minutes"
+    now = later
+    scheduler.dispatch_due(ctx, dispatcher)
+    assert submitted == ["atom", "atom", "rss"]
     ctx.client.close()
     store.close()
 
 
 def test_daemon_polls_delivers_and_stops(tmp_path: Path, sample_site: Site, receiver: Receiver,
-                                         notify_socket: socket.socket,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scheduler, "MAX_JITTER", 0)
+                                         notify_socket: socket.socket) -> None:
     base, _ = sample_site
     config = load_config(write_config(tmp_path, base), env={"TEST_SLACK_WEBHOOK_URL":
                                                             receiver.url})

@@ -154,7 +154,7 @@ def test_a_database_without_fingerprints_is_migrated_in_place(
     upto = [name for name, _ in schema_module.MIGRATIONS].index("0003_fingerprints")
     monkeypatch.setattr("monitor.store.MIGRATIONS", schema_module.MIGRATIONS[:upto])
     old = Store.open(path)
-    old.sync_feeds([FEED])
+    old.db.execute("INSERT INTO feeds (name, url) VALUES (?, ?)", [FEED.name, FEED.url])
     with old.transaction():
         entry_id = old.add_entry(Entry(feed="f", guid="g", link=None, title="t", summary="s",
                                        published=NOW), None, NOW)

@@ -137,7 +137,7 @@ def test_a_database_from_the_first_schema_is_migrated_in_place(
     db = tmp_path / "old.db"
     monkeypatch.setattr("monitor.store.MIGRATIONS", schema_module.MIGRATIONS[:1])
     old = Store.open(db)
-    old.sync_feeds([FEED])
+    old.db.execute("INSERT INTO feeds (name, url) VALUES (?, ?)", [FEED.name, FEED.url])
     with old.transaction():
         eid = old.add_entry(entry(), None, NOW)
         old.db.execute("INSERT INTO matches (entry_id, rule_id, title, severity, tags, entities,"
@@ -148,6 +148,42 @@ def test_a_database_from_the_first_schema_is_migrated_in_place(
     new = Store.open(db)
     row = new.db.execute("SELECT evidence, marks FROM matches").fetchone()
     assert row == ("[]", "[]")
+
+
+def test_the_alerts_rebuild_keeps_every_row_and_the_rows_pointing_at_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0009 rebuilds ``alerts`` (story_id becomes nullable) under foreign keys: rows, ids,
+    indexes and the recipients that point at them survive; an operator notice without a story
+    can then be queued."""
+    from monitor.store import schema as schema_module
+
+    db = tmp_path / "old.db"
+    upto = [name for name, _ in schema_module.MIGRATIONS].index("0009_feed_health")
+    monkeypatch.setattr("monitor.store.MIGRATIONS", schema_module.MIGRATIONS[:upto])
+    old = Store.open(db)
+    old.db.execute("INSERT INTO feeds (name, url) VALUES (?, ?)", [FEED.name, FEED.url])
+    with old.transaction():
+        sid = old.open_story(old.add_entry(entry(), None, NOW), story_view(), NOW)
+        old.add_alert(replace(alert(), story_id=sid))
+    (row_id,) = old.db.execute("SELECT id FROM alerts").fetchone()
+    old.record_recipients(row_id, {"a@example.org": "accepted"}, NOW)
+    old.close()
+    monkeypatch.setattr("monitor.store.MIGRATIONS", schema_module.MIGRATIONS)
+    new = Store.open(db)
+    assert new.db.execute("SELECT id, story_id FROM alerts").fetchall() == [(row_id, sid)]
+    assert [r.recipient for r in new.recipients(row_id)] == ["a@example.org"]
+    assert new.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert new.db.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    indexes = {r[0] for r in new.db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts'")}
+    assert {"alerts_due", "alerts_story"} <= indexes
+    with new.transaction():
+        assert new.add_alert(replace(alert(), key="nm_operator", story_id=0, kind="operator"))
+    assert new.db.execute("SELECT story_id FROM alerts WHERE key = 'nm_operator'"
+                          ).fetchone() == (None,)
+    assert {r.story_id for r in new.list_alerts()} == {sid, 0}
+    with pytest.raises(sqlite3.IntegrityError), new.transaction():
+        new.add_alert(replace(alert(), key="nm_bad", story_id=999))
 
 
 def test_alert_round_trip_keeps_evidence_and_marks(tmp_path: Path) -> None:

@@ -25,6 +25,9 @@ rules = "{rules.as_posix()}"
 [network]
 allow_private = ["127.0.0.1"]   # the sample site runs on this machine
 
+[polling]
+first_poll_max_age = "3d"   # the demo's first poll may alert on reports up to [stories] max_age
+
 [[feeds]]
 name = "sample-news-rss"
 url = "{base_url}/feeds/rss.xml"

@@ -12,16 +12,19 @@ import hashlib
 import io
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
 from monitor.errors import FetchError
+from monitor.headers import cache_lifetime, parse_retry_after
 from monitor.model import Entry, Feed, FeedState, PollResult
 from monitor.net import GuardedClient, Response, redact_url
 from monitor.sources.jsonfeed import looks_like_json_feed, parse_json_feed
-from monitor.sources.text import html_to_text
+from monitor.sources.text import clean_text, html_to_text
+from monitor.sources.xmlguard import first_entries
 
 __all__ = ["parse", "poll"]
 
@@ -31,8 +34,14 @@ ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
 
 
 def poll(feed: Feed, state: FeedState | None, client: GuardedClient,
-         max_entries: int = 200) -> PollResult:
-    """Fetch and parse one feed. Errors are values: status ``error`` with the reason."""
+         max_entries: int = 200, now: datetime | None = None) -> PollResult:
+    """Fetch and parse one feed. Errors are values: status ``error`` with the reason.
+
+    The result also carries what the response says about the schedule: ``Retry-After`` (on any
+    error status), the cache lifetime (``Cache-Control``/``Expires``, on 200 and 304), and
+    ``moved_to`` when every redirect hop was permanent (301/308) and the new URL answered (each
+    hop passed the guard at connect time; 302/307 hops are followed but never stored)."""
+    now = now or datetime.now(UTC)
     url = state.url if state and state.url else feed.url
     headers = {"Accept": ACCEPT}
     if state and state.etag:
@@ -43,14 +52,30 @@ def poll(feed: Feed, state: FeedState | None, client: GuardedClient,
         response = client.get(url, headers=headers)
     except FetchError as e:
         return PollResult(feed=feed.name, status="error", error=str(e), http_status=e.status)
+    lifetime = cache_lifetime(response.headers.get("cache-control"),
+                              response.headers.get("expires"), now)
+    moved = _moved_to(response)
     if response.status == 304:
         return PollResult(feed=feed.name, status="not_modified", http_status=304,
                           etag=state.etag if state else None,
-                          last_modified=state.last_modified if state else None)
+                          last_modified=state.last_modified if state else None,
+                          cache_lifetime=lifetime, moved_to=moved)
     if not 200 <= response.status < 300:
         return PollResult(feed=feed.name, status="error", http_status=response.status,
-                          error=f"HTTP {response.status} from {redact_url(response.url)}")
-    return parse(feed.name, response, max_entries)
+                          error=f"HTTP {response.status} from {redact_url(response.url)}",
+                          retry_after=parse_retry_after(response.headers.get("retry-after")))
+    result = parse(feed.name, response, max_entries)
+    if result.status != "ok":
+        return result
+    return replace(result, cache_lifetime=lifetime, moved_to=moved)
+
+
+def _moved_to(response: Response) -> str | None:
+    """The final URL when the request was redirected only permanently (301/308)."""
+    hops = response.redirects
+    if hops and all(status in (301, 308) for status, _ in hops):
+        return response.url
+    return None
 
 
 def parse(feed_name: str, response: Response, max_entries: int = 200) -> PollResult:
@@ -58,6 +83,9 @@ def parse(feed_name: str, response: Response, max_entries: int = 200) -> PollRes
     content_type = response.headers.get("content-type", "application/xml")
     etag = response.headers.get("etag")
     modified = response.headers.get("last-modified")
+    if not response.content or response.content.isspace():
+        return PollResult(feed=feed_name, status="error", http_status=response.status,
+                          error="empty response")
     if looks_like_json_feed(content_type, response.content):
         try:
             items = parse_json_feed(feed_name, response.content, response.url, max_entries)
@@ -70,8 +98,14 @@ def parse(feed_name: str, response: Response, max_entries: int = 200) -> PollRes
         "content-type": content_type,
         "content-location": response.url,
     }
-    parsed = feedparser.parse(io.BytesIO(response.content), response_headers=headers,
-                              sanitize_html=True, resolve_relative_uris=True)
+    body = first_entries(response.content, max_entries)  # the rest would be parsed for nothing
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers,
+                                  sanitize_html=True, resolve_relative_uris=True)
+    except Exception as e:  # feedparser returns what it finds wrong; a raise is its own bug
+        return PollResult(feed=feed_name, status="error", http_status=response.status,
+                          error=f"not a feed: feedparser failed: {type(e).__name__}: "
+                                f"{_one_line(e)}")
     if parsed.get("bozo") and not parsed.get("entries"):
         reason = parsed.get("bozo_exception")
         return PollResult(feed=feed_name, status="error", http_status=response.status,
@@ -83,27 +117,35 @@ def parse(feed_name: str, response: Response, max_entries: int = 200) -> PollRes
         log.info("feed=%s parse=lenient reason=%s", feed_name,
                  _one_line(parsed.get("bozo_exception")))
     entries = tuple(_entry(feed_name, item) for item in parsed["entries"][:max_entries])
+    channel = parsed.get("feed") or {}
+    title = html_to_text(str(channel.get("title") or "")) or None
     return PollResult(feed=feed_name, status="ok", entries=entries, http_status=response.status,
-                      etag=etag, last_modified=modified)
+                      etag=etag, last_modified=modified, title=title, ttl=_ttl(channel))
+
+
+def _ttl(channel: Mapping[str, Any]) -> int | None:
+    """RSS ``<ttl>`` (minutes) in seconds; None when absent or not a small whole number."""
+    text = str(channel.get("ttl") or "").strip()
+    return int(text) * 60 if text.isdigit() and len(text) <= 7 else None
 
 
 def _entry(feed_name: str, item: Mapping[str, Any]) -> Entry:
     title = html_to_text(str(item.get("title") or ""))
     summary = html_to_text(str(item.get("summary") or ""))
     link = _link(item)
-    guid = str(item.get("id") or "").strip() or link or _content_hash(title, summary)
+    guid = clean_text(str(item.get("id") or "")) or link or _content_hash(title, summary)
     return Entry(feed=feed_name, guid=guid, link=link, title=title, summary=summary,
                  published=_date(item))
 
 
 def _link(item: Mapping[str, Any]) -> str | None:
-    link = str(item.get("link") or "").strip()
-    if link.startswith(("http://", "https://")):
-        return link
-    for alt in item.get("links") or []:
-        href = str(alt.get("href") or "")
-        if alt.get("rel", "alternate") == "alternate" and href.startswith(("http://", "https://")):
-            return href
+    """The entry's http(s) link; never one with controls or unpaired surrogates in it."""
+    candidates = [str(item.get("link") or "").strip()]
+    candidates += [str(alt.get("href") or "").strip() for alt in item.get("links") or []
+                   if alt.get("rel", "alternate") == "alternate"]
+    for link in candidates:
+        if link.startswith(("http://", "https://")) and clean_text(link) == link:
+            return link
     return None
 
 

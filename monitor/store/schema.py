@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from monitor.store.feed_health import migrate_feed_health
+from monitor.store.feeds import migrate_feeds
+from monitor.store.recipients import migrate_recipients
 from monitor.store.silences import migrate_silences
 from monitor.store.stories import migrate_stories
 
@@ -170,4 +173,11 @@ MIGRATIONS: list[Migration] = [
     ("0004_stories", migrate_stories),
     ("0005_targets", _targets),
     ("0006_silences", migrate_silences),
+    ("0007_recipients", migrate_recipients),
+    ("0008_feeds", migrate_feeds),
+    ("0009_feed_health", migrate_feed_health),
 ]
+
+# Migrations that rebuild a table other tables point at: run with foreign keys off (SQLite's
+# documented procedure), and refused unless ``PRAGMA foreign_key_check`` finds nothing.
+REBUILDS: frozenset[str] = frozenset({"0009_feed_health"})

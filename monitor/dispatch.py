@@ -1,0 +1,86 @@
+"""Polls run concurrently, politely: at most ``concurrency`` feeds at once, at most ``per_host``
+of them on one host, and one feed never twice at once.
+
+A feed whose host is busy waits in a queue without holding a worker, so a slow host delays only
+its own feeds (the others take the free workers). ``monitor check`` submits every feed and waits;
+the daemon's dispatch job submits the feeds that are due and returns at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from monitor.model import Feed
+from monitor.net.limits import host_of
+
+
+class Dispatcher:
+    """Runs ``job(feed)`` for submitted feeds within the limits; thread-safe."""
+
+    def __init__(self, job: Callable[[Feed], object], *, concurrency: int,
+                 per_host: int) -> None:
+        self._job = job
+        self._per_host = per_host
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="poll")
+        self._lock = threading.Lock()
+        self._busy: Counter[str] = Counter()  # host → feeds polling now
+        self._active: set[str] = set()  # feed names queued or polling
+        self._waiting: deque[tuple[Feed, str, Future[object]]] = deque()
+        self._closed = False
+
+    def submit(self, feed: Feed, url: str | None = None) -> Future[object] | None:
+        """Poll ``feed`` (whose host is that of ``url``, default its config URL) as soon as the
+        limits allow; None when it is already queued or polling, or the dispatcher is closed."""
+        host = host_of(url or feed.url)
+        done: Future[object] = Future()
+        with self._lock:
+            if self._closed or feed.name in self._active:
+                return None
+            self._active.add(feed.name)
+            self._waiting.append((feed, host, done))
+            self._start_ready()
+        return done
+
+    def active(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    def close(self, wait: bool = True) -> None:
+        """Take no more feeds, drop those still waiting, and (``wait``) let running polls end."""
+        with self._lock:
+            self._closed = True
+            dropped = list(self._waiting)
+            self._waiting.clear()
+            for feed, _, done in dropped:
+                self._active.discard(feed.name)
+                done.cancel()
+        self._pool.shutdown(wait=wait)
+
+    def _start_ready(self) -> None:
+        """Start every waiting feed whose host has room (called with the lock held)."""
+        kept: deque[tuple[Feed, str, Future[object]]] = deque()
+        while self._waiting:
+            feed, host, done = self._waiting.popleft()
+            if self._busy[host] >= self._per_host:
+                kept.append((feed, host, done))
+                continue
+            self._busy[host] += 1
+            self._pool.submit(self._run, feed, host, done)
+        self._waiting = kept
+
+    def _run(self, feed: Feed, host: str, done: Future[object]) -> None:
+        try:
+            result = self._job(feed)
+        except BaseException as e:  # handed to whoever waits on the future (the job logs)
+            done.set_exception(e)
+        else:
+            done.set_result(result)
+        finally:
+            with self._lock:
+                self._busy[host] -= 1
+                self._active.discard(feed.name)
+                if not self._closed:
+                    self._start_ready()
