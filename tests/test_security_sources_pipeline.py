@@ -263,11 +263,6 @@ def test_each_page_is_fetched_once_across_polls(tmp_path: Path) -> None:
     assert sorted(pages) == ["/2024/a.html", "/2024/b.html"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "two items sharing one guid in a feed: the store keeps one entry per (feed, guid), so "
-    "each item reads as an edit of the other and every poll re-fetches both pages and "
-    "revises the entry (no alert is sent, but pages are fetched on every poll); the fix "
-    "belongs to the pipeline/store: key a repeated guid with its link or content hash"))
 def test_duplicate_guids_in_one_feed_are_not_refetched_every_poll(tmp_path: Path) -> None:
     twin = Item(ATTACK.guid, OTHER.title, OTHER.link, OTHER.summary, OTHER.page)
     passes, pages = three_passes(tmp_path, [[ATTACK, twin]] * 3)

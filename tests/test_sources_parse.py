@@ -150,3 +150,17 @@ def test_one_bad_item_url_does_not_lose_the_feed() -> None:
 def test_c1_controls_and_bidi_overrides_are_dropped_from_feed_text() -> None:
     result = parse("ex", json_feed('{"id": "a", "title": "a\\u009b31m b\\u202e c\\u2066d"}'))
     assert result.entries[0].title == "a31m b cd"
+
+
+def test_items_sharing_a_guid_are_told_apart_the_same_way_on_every_poll() -> None:
+    from monitor.model import Entry
+    from monitor.sources import distinct_guids
+
+    a = Entry(feed="f", guid="g", link="https://x.example/a", title="A", summary="", published=None)
+    b = Entry(feed="f", guid="g", link="https://x.example/b", title="B", summary="", published=None)
+    c = Entry(feed="f", guid="c", link=None, title="C", summary="", published=None)
+    once, again = distinct_guids((a, b, c)), distinct_guids((b, a, c))
+    assert len({e.guid for e in once}) == 3 and once[2] is c, "unique guids are left alone"
+    assert {e.guid for e in once} == {e.guid for e in again}, "stable whatever the order"
+    assert all(e.guid.startswith("g#sha256:") for e in once[:2])
+    assert distinct_guids((a, c)) == (a, c)

@@ -11,6 +11,7 @@ import calendar
 import hashlib
 import io
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -92,7 +93,7 @@ def parse(feed_name: str, response: Response, max_entries: int = 200) -> PollRes
         except ValueError as e:
             return PollResult(feed=feed_name, status="error", http_status=response.status,
                               error=f"not a feed: {_one_line(e)}")
-        return PollResult(feed=feed_name, status="ok", entries=items,
+        return PollResult(feed=feed_name, status="ok", entries=distinct_guids(items),
                           http_status=response.status, etag=etag, last_modified=modified)
     headers = {
         "content-type": content_type,
@@ -116,11 +117,25 @@ def parse(feed_name: str, response: Response, max_entries: int = 200) -> PollRes
     if parsed.get("bozo"):
         log.info("feed=%s parse=lenient reason=%s", feed_name,
                  _one_line(parsed.get("bozo_exception")))
-    entries = tuple(_entry(feed_name, item) for item in parsed["entries"][:max_entries])
+    entries = distinct_guids(tuple(_entry(feed_name, item)
+                                   for item in parsed["entries"][:max_entries]))
     channel = parsed.get("feed") or {}
     title = html_to_text(str(channel.get("title") or "")) or None
     return PollResult(feed=feed_name, status="ok", entries=entries, http_status=response.status,
                       etag=etag, last_modified=modified, title=title, ttl=_ttl(channel))
+
+
+def distinct_guids(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
+    """Entries whose guid another item of the same feed also carries get
+    ``guid#<hash of link, else title and summary>``, the same on every poll: the store keeps
+    one entry per (feed, guid), and two items under one guid would otherwise read as edits of
+    each other on every poll."""
+    counts = Counter(e.guid for e in entries)
+    if all(n == 1 for n in counts.values()):
+        return entries
+    return tuple(
+        replace(e, guid=f"{e.guid}#{_content_hash(e.link or e.title, '' if e.link else e.summary)}")
+        if counts[e.guid] > 1 else e for e in entries)
 
 
 def _ttl(channel: Mapping[str, Any]) -> int | None:
