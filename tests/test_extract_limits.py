@@ -163,7 +163,9 @@ def test_slow_extraction_is_killed_at_its_time_limit(
     article = extract(entry(scripted_server.url("/slow")), client, timeout=0.5)
     assert_summary(article, "extraction failed: extraction took longer than 0.5s: "
                             "process killed")
-    assert multiprocessing.active_children() == []
+    live = {p.pid for p in multiprocessing.active_children()}
+    assert set(worker.worker_pids()) == live, "the overrunning worker is gone, not left alive"
+    assert len(live) == worker.pool_size(), "and replaced: the pool keeps its size"
 
 
 def test_deeply_nested_markup_under_the_cap_gives_up_cleanly(
@@ -211,3 +213,16 @@ def test_a_child_that_raises_or_dies_is_a_worker_error() -> None:
 def test_no_link_no_fetch(client: GuardedClient, dialled: list[tuple[str, int]]) -> None:
     assert_summary(extract(entry(None), client), "the entry has no link")
     assert dialled == []
+
+
+def test_the_workers_live_on_and_serve_many_pages() -> None:
+    """A pool of long-lived workers (one per CPU): twenty calls from four threads run in the
+    pool's own processes, and no process is started for them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    worker.run(len, ("warm",), 30)
+    before = worker.worker_pids()
+    with ThreadPoolExecutor(4) as threads:
+        pids = set(threads.map(lambda _: worker.run(os.getpid, (), 30), range(20)))
+    assert pids <= set(before) and worker.worker_pids() == before
+    assert len(before) == worker.pool_size()
