@@ -1,5 +1,6 @@
-"""``monitor backup DEST``: a consistent copy of the database while the daemon may be writing;
-a companion of ``cli.py`` (imported at its bottom) that adds the command to ``cli``.
+"""``monitor db backup PATH`` (and its alias ``monitor backup DEST``): a consistent copy of the
+database while the daemon may be writing; a companion of ``cli.py`` (imported at its bottom)
+that adds the alias to ``cli`` (``cli_db.py`` adds ``db backup``).
 
 The copy is made with ``VACUUM INTO`` (one read transaction: a snapshot of the last commit,
 whatever the writers do meanwhile) into a temporary file beside DEST, checked with
@@ -66,11 +67,16 @@ def backup(store: Store, dest: Path) -> int:
 @click.argument("dest", metavar="DEST", type=click.Path(dir_okay=False, path_type=Path))
 @config_option
 def backup_command(dest: Path, config_path: Path) -> None:
-    """Copy the database of --config FILE to DEST, consistently even while the daemon writes
-    (VACUUM INTO), check the copy (PRAGMA integrity_check) and print "ok" and its size.
-    DEST must not exist. Copying the .db file by hand while the monitor runs, or deleting its
-    -wal file, is unsupported. Exit 1 if DEST exists or the backup fails, 2 for a config
-    error."""
+    """The same as `monitor db backup DEST` (kept for the scripts that use it): copy the
+    database of --config FILE to DEST, consistently even while the daemon writes (VACUUM
+    INTO), check the copy (PRAGMA integrity_check) and print "ok" and its size. DEST must not
+    exist. Copying the .db file by hand while the monitor runs, or deleting its -wal file, is
+    unsupported. Exit 1 if DEST exists or the backup fails, 2 for a config error."""
+    run_backup(dest, config_path)
+
+
+def run_backup(dest: Path, config_path: Path) -> None:
+    """What `monitor db backup` and `monitor backup` do."""
     from monitor.cli_stories import open_database
 
     with errors_to_exit_codes():

@@ -11,7 +11,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from contextlib import closing
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from monitor.cli_backup import backup, integrity
+from monitor.cli_backup import integrity
 from monitor.config import load_config
 from monitor.errors import StoreError
 from monitor.model import Entry, Feed
@@ -203,56 +202,63 @@ def test_a_full_disk_fails_the_whole_batch_then_recovers(tmp_path: Path) -> None
 
 # --- 69: backup while a writer keeps inserting ---------------------------------------------------
 
-def test_backup_while_writing_is_consistent_and_restores(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    store = store_with_feed(db)
-    stop = threading.Event()
-    written: list[int] = []
-    errors: list[BaseException] = []
+WRITER = """
+from pathlib import Path
+from tests.test_store_faults import NOW, entry
+from monitor.store import Store
+store = Store.open(Path({db!r}))
+i = 0
+while True:
+    with store.transaction():
+        for _ in range(5):
+            store.add_entry(entry(f"g{{i}}", "y" * 500), None, NOW)
+            i += 1
+    if i == 50:
+        print("50 rows", flush=True)
+"""
 
-    def writer() -> None:
+
+def test_db_backup_while_a_writer_process_commits_is_consistent_and_restores(
+        tmp_path: Path) -> None:
+    """`monitor db backup` (and its alias `monitor backup`), run while another process commits
+    five rows at a time without pause: every copy passes integrity_check, opens, and holds
+    whole transactions only, each later copy more of them."""
+    db = tmp_path / "state" / "monitor.db"
+    store_with_feed(db).close()
+    config = tmp_path / "c.toml"
+    config.write_text('database = "state/monitor.db"\n[targets.console]\ntype = "console"\n')
+    copies = [tmp_path / f"backup{n}.db" for n in range(4)]
+    counts: list[int] = []
+    with python(WRITER.format(db=str(db))) as writer:
         try:
-            i = 0
-            while not stop.is_set():
-                with store.transaction():
-                    for _ in range(5):
-                        store.add_entry(entry(f"g{i}", "y" * 500), None, NOW)
-                        i += 1
-                written.append(i)
-        except BaseException as e:  # reported below
-            errors.append(e)
+            assert writer.stdout is not None and writer.stdout.readline().strip() == "50 rows"
+            for n, copy in enumerate(copies):
+                command = ["backup"] if n == len(copies) - 1 else ["db", "backup"]
+                result = CliRunner().invoke(cli, [*command, str(copy), "-c", str(config)])
+                assert result.exit_code == 0, result.output
+                assert result.output.startswith(f"ok: {copy} ({copy.stat().st_size} bytes")
+                counts.append(count(copy))
+                deadline = time.monotonic() + 10  # the writer has committed since this copy
+                while count(db) <= counts[-1] and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            assert writer.poll() is None, "the writer was still writing"
         finally:
-            store.close()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while (not written or written[-1] < 50) and time.monotonic() < deadline and not errors:
-            time.sleep(0.01)
-        copies = [tmp_path / f"backup{n}.db" for n in range(3)]
-        for copy in copies:
-            size = backup(store, copy)
-            assert size == copy.stat().st_size > 0
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        store.close()
-    assert not errors, errors
+            writer.kill()
+            writer.wait(timeout=10)
     total = count(db)
-    assert total == written[-1] and total % 5 == 0
-    previous = 0
-    for copy in copies:
+    assert total % 5 == 0
+    assert counts == sorted(set(counts)), f"each copy later than the one before: {counts}"
+    for copy, n in zip(copies, counts, strict=True):
         assert integrity(copy) == "ok"
         restored = Store.open(copy)
-        n = restored.db.execute("SELECT count(*) FROM entries").fetchone()[0]
-        assert n % 5 == 0 and previous <= n <= total and n >= 50  # whole transactions only
-        previous = n
+        assert restored.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert n % 5 == 0 and 50 <= n <= total, "whole transactions only"
         restored.close()
-    assert not list(tmp_path.glob(".backup*.tmp"))
+    assert not list(tmp_path.glob(".backup*.tmp")) and not list(db.parent.glob(".backup*"))
 
 
-def test_backup_command_refuses_an_existing_dest(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["db", "backup"], ["backup"]], ids=["db-backup", "alias"])
+def test_backup_command_refuses_an_existing_dest(tmp_path: Path, command: list[str]) -> None:
     db = tmp_path / "state" / "monitor.db"
     store = store_with_feed(db)
     with store.transaction():
@@ -261,15 +267,15 @@ def test_backup_command_refuses_an_existing_dest(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('database = "state/monitor.db"\n[targets.console]\ntype = "console"\n')
     dest = tmp_path / "copy.db"
-    result = CliRunner().invoke(cli, ["backup", str(dest), "-c", str(config)])
+    result = CliRunner().invoke(cli, [*command, str(dest), "-c", str(config)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok: ") and f"{dest.stat().st_size} bytes" in result.output
     assert count(dest) == 1
     dest.write_bytes(b"precious")
-    again = CliRunner().invoke(cli, ["backup", str(dest), "-c", str(config)])
+    again = CliRunner().invoke(cli, [*command, str(dest), "-c", str(config)])
     assert again.exit_code == 1 and "already exists" in again.output
     assert dest.read_bytes() == b"precious"
-    missing = CliRunner().invoke(cli, ["backup", str(tmp_path / "x.db"), "-c",
+    missing = CliRunner().invoke(cli, [*command, str(tmp_path / "x.db"), "-c",
                                        str(tmp_path / "nope.toml")])
     assert missing.exit_code == 2
     assert not (tmp_path / "x.db").exists()
@@ -397,9 +403,10 @@ def test_copying_the_file_by_hand_or_deleting_the_wal_is_documented_as_unsupport
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert "Copying the .db file by hand while it runs, or deleting -wal, is unsupported" in readme
     assert "VACUUM INTO" in readme
-    help_text = CliRunner().invoke(cli, ["backup", "--help"]).output
-    assert "unsupported" in help_text and "VACUUM INTO" in help_text
-    assert "-wal" in " ".join(help_text.split())
+    for command in (["db", "backup"], ["backup"]):
+        help_text = CliRunner().invoke(cli, [*command, "--help"]).output
+        assert "unsupported" in help_text and "VACUUM INTO" in help_text
+        assert "-wal" in " ".join(help_text.split())
 
 
 # --- 71: the commands refuse a corrupt or foreign file, and leave it alone -----------------------

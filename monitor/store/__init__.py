@@ -27,7 +27,9 @@ from monitor.store.feed_health import FeedHealth
 from monitor.store.feeds import FeedQueries
 from monitor.store.near import NearIndex
 from monitor.store.recipients import RecipientQueries
+from monitor.store.retention import RetentionQueries
 from monitor.store.schema import MIGRATIONS, REBUILDS
+from monitor.store.search import SearchQueries
 from monitor.store.silences import SilenceQueries
 from monitor.store.stories import StoryQueries
 
@@ -54,7 +56,7 @@ class DueAlert:
 
 
 class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQueries, FeedHealth,
-            FeedQueries):
+            FeedQueries, RetentionQueries, SearchQueries):
     """Open with ``Store.open(path)``; safe to share across threads (a connection per thread).
 
     Near-duplicate fingerprints (``add_fingerprint``, ``near_candidates``, ``find_near``) are

@@ -13,6 +13,8 @@ import sqlite_utils
 from monitor.store.feed_health import migrate_feed_health
 from monitor.store.feeds import migrate_feeds
 from monitor.store.recipients import migrate_recipients
+from monitor.store.retention import migrate_retention
+from monitor.store.search import migrate_search
 from monitor.store.silences import migrate_silences
 from monitor.store.stories import migrate_stories
 
@@ -176,6 +178,8 @@ MIGRATIONS: list[Migration] = [
     ("0007_recipients", migrate_recipients),
     ("0008_feeds", migrate_feeds),
     ("0009_feed_health", migrate_feed_health),
+    ("0010_retention", migrate_retention),
+    ("0011_search", migrate_search),
 ]
 
 # Migrations that rebuild a table other tables point at: run with foreign keys off (SQLite's
