@@ -9,12 +9,14 @@ characters and escape sequences first (``clean_line``/``clean_text``); JSON outp
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
+import re
 import sys
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -35,15 +37,118 @@ WIDTH = 96
 # --- shared by the commands ---------------------------------------------------------------------
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
-    """One line per event on stderr; no timestamps under journald, which adds its own."""
+LOG_FORMATS = ("text", "json")
+# Libraries that log every request or parse step: WARNING unless -vv.
+CHATTY = ("httpx", "httpcore", "trafilatura", "htmldate", "courlan", "charset_normalizer",
+          "apscheduler", "urllib3")
+_log_format = "text"  # set by the commands' --log-format option (``set_log_format``)
+# syslog priorities, as the journal reads them from a "<N>" line prefix (sd-daemon(3))
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+             logging.CRITICAL: 2}
+# key=value, the value a Python repr of a string ('…' or "…", as %r writes it) or a bare word
+_FIELD = re.compile(r"""(?<!\S)([A-Za-z_]\w*)="""
+                    r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S*)""")
+
+
+def set_log_format(value: str) -> None:
+    """``text`` (the default) or ``json``, for the next ``setup_logging``."""
+    global _log_format
+    if value not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
+    _log_format = value
+
+
+def under_journald(stream: IO[Any], env: Mapping[str, str] | None = None) -> bool:
+    """True when ``stream`` is the journal's own stream: ``$JOURNAL_STREAM`` holds its
+    ``DEVICE:INODE`` (systemd.exec(5)), compared with the stream's; a variable inherited by a
+    process whose stderr goes elsewhere does not count."""
+    value = (os.environ if env is None else env).get("JOURNAL_STREAM", "")
+    try:
+        device, inode = (int(part) for part in value.split(":"))
+        st = os.fstat(stream.fileno())
+    except (ValueError, OSError, AttributeError):  # unset, malformed, or not a real file
+        return False
+    return (st.st_dev, st.st_ino) == (device, inode)
+
+
+def log_fields(message: str) -> dict[str, str]:
+    """The ``key=value`` pairs of a log message (a value written with ``%r`` is unquoted);
+    the first of a repeated key wins."""
+    fields: dict[str, str] = {}
+    for m in _FIELD.finditer(message):
+        key, raw = m.groups()
+        value = raw
+        if len(raw) >= 2 and raw[0] in "'\"" and raw[-1] == raw[0]:
+            try:
+                value = str(ast.literal_eval(raw))
+            except (ValueError, SyntaxError):
+                value = raw[1:-1]
+        fields.setdefault(key, value)
+    return fields
+
+
+_RESERVED = frozenset({"time", "level", "logger", "message", "exception", "stack"})
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (unless ``timestamps`` is off), ``level``,
+    ``logger``, ``message``, the message's ``key=value`` pairs, and ``exception`` (the
+    traceback) when there is one."""
+
+    def __init__(self, timestamps: bool = True) -> None:
+        super().__init__()
+        self.timestamps = timestamps
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        out: dict[str, str] = {}
+        if self.timestamps:
+            out["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds")
+        out |= {"level": record.levelname, "logger": record.name, "message": message}
+        for key, value in log_fields(message).items():
+            if key not in _RESERVED:
+                out.setdefault(key, value)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class _JournalPrefix(logging.Formatter):
+    """Another formatter's line, led by the record's syslog priority (``<6>``), which the
+    journal takes as the entry's priority."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _PRIORITY.get(record.levelno, 3 if record.levelno > logging.ERROR else 6)
+        return f"<{priority}>{self.inner.format(record)}"
+
+
+def setup_logging(verbose: int, quiet: bool, log_format: str | None = None, *,
+                  stream: IO[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+    """One line per event on stderr (``stream``), ``text`` or ``json`` (default: the
+    ``--log-format`` given); under journald no timestamps (it adds its own) and each line led
+    by its syslog priority. Chatty libraries stay at WARNING unless ``verbose`` > 1."""
+    stream = sys.stderr if stream is None else stream
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
-    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
-    fmt = "%(levelname)s %(name)s %(message)s"
-    if not under_journald:
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
-    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "courlan", "apscheduler"):
+    journald = under_journald(stream, env)
+    formatter: logging.Formatter
+    if (log_format or _log_format) == "json":
+        formatter = JsonFormatter(timestamps=not journald)
+    else:
+        fmt = "%(levelname)s %(name)s %(message)s"
+        formatter = logging.Formatter(fmt if journald else "%(asctime)s " + fmt)
+    if journald:
+        formatter = _JournalPrefix(formatter)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for noisy in CHATTY:
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
     # Apprise's DEBUG lines carry service URLs, i.e. tokens: never below WARNING.
     logging.getLogger("apprise").setLevel(logging.WARNING)

@@ -10,6 +10,7 @@ typed table reader and the shared value parsers.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import tomllib
@@ -44,7 +45,9 @@ __all__ = [
     "_NAME",
     "Config",
     "DeliveryConfig",
+    "HealthConfig",
     "Reader",
+    "RetentionConfig",
     "RouteConfig",
     "StoriesConfig",
     "check_route_rules",
@@ -82,11 +85,34 @@ class StoriesConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """``[retention]``: how long the database keeps what (``monitor.store.retention``);
+    seconds. Entries (guid, canonical URL: what was seen) are kept forever."""
+
+    article_text: int = 90 * 86400  # article texts are emptied after this
+    fingerprints: int = 400 * 86400  # near-duplicate fingerprints deleted after this
+    alerts: int = 180 * 86400  # sent and dead outbox rows deleted after this
+    vacuum_every: int = 7 * 86400  # VACUUM at most this often
+
+
+@dataclass(frozen=True)
 class RouteConfig:
     targets: tuple[str, ...]
     min_severity: Severity = "low"
     tags: tuple[str, ...] = ()  # empty: any; else a rule tag or feed tag must be among them
     rules: tuple[str, ...] = ()  # empty: any; else one of these rule ids must have matched
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """``[health] listen``: where ``monitor run`` serves ``/healthz`` and ``/metrics``."""
+
+    host: str | None = None  # None: no listener (the default)
+    port: int = 0
+
+    @property
+    def loopback(self) -> bool:
+        return self.host is not None and ipaddress.ip_address(self.host).is_loopback
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,8 @@ class Config:
     routes: tuple[RouteConfig, ...]
     max_entries_per_feed: int = 200
     polling: PollingConfig = field(default_factory=PollingConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -153,7 +181,31 @@ def _build(path: Path, data: Mapping[str, Any], env: Mapping[str, str]) -> Confi
         path=path, database=database, rules=rules, network=network, delivery=delivery,
         stories=stories, polling=polling, feeds=feeds, targets=targets, routes=routes,
         max_entries_per_feed=top.positive("max_entries_per_feed", 200, int),
+        health=_health(Reader(path, "health", top.get("health", dict, {}), "health")),
+        retention=_retention(Reader(path, "retention", top.get("retention", dict, {}),
+                                    "retention"), stories),
     )
+
+
+def _health(r: Reader) -> HealthConfig:
+    """``listen = "HOST:PORT"``: an IP address (``[::1]`` for IPv6) or ``localhost``, and a
+    port; absent or empty, no listener."""
+    listen = r.get("listen", str, "").strip()
+    if not listen:
+        return HealthConfig()
+    host, sep, port = listen.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = "127.0.0.1" if host == "localhost" else host[1:-1] if bracketed else host
+    try:
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(port)
+        if (ipaddress.ip_address(host).version == 6) != bracketed:
+            raise ValueError(host)
+    except ValueError:
+        raise r.error(f"{listen!r} must be HOST:PORT, HOST an IP address ('[::1]' for IPv6) "
+                      "or 'localhost', PORT from 1 to 65535, e.g. '127.0.0.1:9464'",
+                      "listen") from None
+    return HealthConfig(host=host, port=int(port))
 
 
 def _min_interval(r: Reader) -> dict[str, float]:
@@ -202,6 +254,21 @@ def _stories(r: Reader) -> StoriesConfig:
             raise r.error("must be at most ten years", key)
         values[key] = seconds
     return StoriesConfig(**values)
+
+
+def _retention(r: Reader, stories: StoriesConfig) -> RetentionConfig:
+    """Durations of at least a day (``vacuum_every``: an hour). Fingerprints and alerts are
+    kept at least as long as a story stays open (``[stories] window``): a default shorter than
+    a long window is raised to it, a value written shorter is an error."""
+    d = RetentionConfig()
+    values = {"article_text": seconds(r, "article_text", d.article_text, 86400),
+              "vacuum_every": seconds(r, "vacuum_every", d.vacuum_every, 3600)}
+    for key in ("fingerprints", "alerts"):
+        values[key] = seconds(r, key, max(getattr(d, key), stories.window), 86400)
+        if values[key] < stories.window:
+            raise r.error(f"must be at least [stories] window ({stories.window} s): a story "
+                          "still open needs them", key)
+    return RetentionConfig(**values)
 
 
 def _polling(r: Reader) -> PollingConfig:

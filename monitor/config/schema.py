@@ -15,10 +15,12 @@ MAX_DURATION = 10 * 365 * 86400  # seconds: anything longer is a typo, and break
 
 KEYS: dict[str, frozenset[str]] = {
     "": frozenset({"database", "rules", "max_entries_per_feed", "network", "delivery", "stories",
-                   "polling", "feeds", "targets", "routes"}),
+                   "polling", "feeds", "targets", "routes", "health", "retention"}),
+    "health": frozenset({"listen"}),
     "polling": frozenset({"floor", "ceiling", "adaptive", "jitter", "failing_after",
                           "concurrency", "per_host", "first_poll_max_age"}),
     "stories": frozenset({"window", "max_age", "group_wait", "update_interval"}),
+    "retention": frozenset({"article_text", "fingerprints", "alerts", "vacuum_every"}),
     "network": frozenset({"connect_timeout", "read_timeout", "total_timeout", "max_bytes",
                           "max_redirects", "allow_private", "user_agent"}),
     "delivery": frozenset({"max_attempts", "backoff_base", "backoff_max", "min_severity",

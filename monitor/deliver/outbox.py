@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from monitor import metrics
 from monitor.deliver.digest import build_digest
 from monitor.errors import DeliveryError
 from monitor.model import Alert
@@ -170,6 +171,7 @@ class _Drain:
         now = self.clock()
         for due in rows:
             self.store.mark_sent(due.id, now)
+            metrics.delivered(name, due.alert.created_at, now)
             if receipt:
                 self.store.record_recipients(due.id, receipt, now)
         self.sent += len(rows)
@@ -210,6 +212,7 @@ class _Drain:
             store.pause_target(name, retry_at)
             self.blocked[name] = retry_at
         self.errors.append(f"target={name}: {e}")
+        metrics.delivery_failed(name, "dead" if give_up else "retrying")
         if give_up:
             self.dead += len(rows)
         else:

@@ -15,10 +15,12 @@ guard refused the link, ``page skipped: …`` for another media type, ``page not
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import trafilatura
 
+from monitor import metrics
 from monitor.errors import BlockedURLError, FetchError
 from monitor.extract.worker import WorkerError, run
 from monitor.model import Article, Entry
@@ -71,11 +73,14 @@ def extract_html(entry: Entry, html: bytes | str, url: str, *,
 
 def _extract(entry: Entry, html: bytes | str, url: str, timeout: float) -> Article | str:
     """The article, or why there is none."""
+    started = time.monotonic()
     try:
         fields = run(_fields, (html, url), timeout)
     except WorkerError as e:
         log.warning("extract=failed url=%s error=%r", redact_url(url), str(e))
         return f"extraction failed: {e}"
+    finally:
+        metrics.extracted(time.monotonic() - started)
     text = fields.get("text", "") if fields else ""
     if not fields or len(text) < min(MIN_TEXT, max(len(entry.summary), 1)):
         return "no article text found on the page"
@@ -103,7 +108,7 @@ def _binary(content: bytes) -> bool:
 
 
 def _fallback(entry: Entry, note: str) -> Article:
-    log.info("extract=summary feed=%s reason=%s", entry.feed, note)
+    log.info("extract=summary feed=%s reason=%r", entry.feed, note)
     return Article(entry=entry, url=entry.link, title=entry.title, text=entry.summary,
                    published=entry.published, site=None, source="summary", note=note)
 
