@@ -6,24 +6,24 @@ Exit codes: 0 all went well; 1 a feed or a target failed (or the database could 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 import click
 
 from monitor import __version__, match
-from monitor.cli_tools import DryRunTarget, setup_logging, tool_setup
-from monitor.config import Config, check_route_rules, load_config
-from monitor.deliver import Target, build_target
+from monitor.cli_tools import LOG_FORMATS, set_log_format, setup_logging, tool_setup
+from monitor.config import Config, load_config
+from monitor.daemon_context import STOP_TIMEOUT, build_context
 from monitor.errors import ConfigError, MonitorError, RuleError
-from monitor.net import GuardedClient
-from monitor.pipeline import Context, RunReport, run_once
+from monitor.pipeline import RunReport, run_once
 from monitor.sources.xmlguard import check_expat
 from monitor.store import Store
 
@@ -56,6 +56,12 @@ def broken_pipe_exits() -> Iterator[None]:
 
 
 def verbosity(f: click.decorators.FC) -> click.decorators.FC:
+    f = click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text",
+                     show_default=True, envvar="MONITOR_LOG_FORMAT", expose_value=False,
+                     is_eager=True, callback=lambda _ctx, _param, value: set_log_format(value),
+                     help="Log lines as text, or as one JSON object each (time, level, "
+                          "logger, message and the message's key=value pairs). Default: "
+                          "$MONITOR_LOG_FORMAT, else text.")(f)
     f = click.option("-v", "--verbose", count=True,
                      help="More log output on stderr (-vv also logs HTTP library detail).")(f)
     return click.option("-q", "--quiet", is_flag=True,
@@ -86,26 +92,6 @@ def cli() -> None:
     monitor alerts list -c monitor.toml  the outbox; `alerts retry ID|--dead`: requeue
     monitor send-test NAME -c FILE       send a test alert to one target
     """
-
-
-def build_context(config: Config, store: Store, *, dry_run: bool = False,
-                  stream: TextIO | None = None, clock: Callable[[], datetime] | None = None,
-                  daemon: bool = False) -> Context:
-    """The context of a pass. The daemon holds new stories for ``[stories] group_wait``; a
-    check needs no wait (the whole pass is the wait: delivery comes after every feed)."""
-    ruleset = match.load_rules(config.rules)
-    check_route_rules(config, {r.id for r in ruleset.rules})
-    client = GuardedClient(config.network, per_host=config.polling.per_host)
-    out = stream or sys.stdout
-    targets: dict[str, Target] = {
-        name: DryRunTarget(name, out) if dry_run else build_target(name, s, client, stream=out)
-        for name, s in config.targets.items()
-    }
-    ctx = Context(config=config, store=store, client=client, ruleset=ruleset, targets=targets,
-                  group_wait=timedelta(seconds=config.stories.group_wait if daemon else 0))
-    if clock is not None:
-        ctx.clock = clock
-    return ctx
 
 
 def check_once(config: Config, *, dry_run: bool, due_only: bool = False,
@@ -166,28 +152,45 @@ def check(config_path: Path, dry_run: bool, due_only: bool, verbose: int, quiet:
 
 @cli.command()
 @config_option
+@click.option("--stop-timeout", type=click.FloatRange(min=0), default=STOP_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="On SIGTERM, how long the polls and the delivery under way may take before "
+                   "they are abandoned (retried on the next start); keep it below systemd's "
+                   "TimeoutStopSec.")
 @verbosity
-def run(config_path: Path, verbose: int, quiet: bool) -> None:
+def run(config_path: Path, stop_timeout: float, verbose: int, quiet: bool) -> None:
     """Run the daemon: each feed polled when its next poll comes, the outbox drained
-    continuously.
+    continuously. One daemon per database: exit 1 at once if another holds its lock.
 
-    Stops cleanly, after the work in hand, on SIGTERM or SIGINT. SIGHUP reloads the rule
-    folder, swapped in only if it loads and all its examples pass. Under systemd (Type=notify)
-    it reports READY=1 once the database is migrated and the rules loaded.
+    SIGTERM or SIGINT: no new work; what is under way gets --stop-timeout. SIGHUP reloads the
+    config file and its rule folder, swapped in together only if both load and all the
+    examples pass. Under systemd (Type=notify) it reports READY=1 once the database is
+    migrated and the rules loaded, and pings the watchdog after checking itself.
     """
+    from monitor.daemon_lock import DaemonLock
     from monitor.scheduler import run_daemon
 
     setup_logging(verbose, quiet)
     with errors_to_exit_codes():
         config = load_config(config_path)
         check_expat()
-        store = Store.open(config.database)
-        ctx = build_context(config, store, daemon=True)
-        try:
-            run_daemon(ctx)
-        finally:
-            ctx.client.close()
-            store.close()
+        # The lock first: a second daemon must not even migrate the database.
+        with DaemonLock(config.database), closing(Store.open(config.database)) as store:
+            ctx = build_context(config, store, daemon=True)
+            try:
+                if not run_daemon(ctx, stop_timeout=stop_timeout):
+                    exit_now(EXIT_OK)  # work still running in other threads: abandoned
+            finally:
+                ctx.client.close()
+
+
+def exit_now(code: int) -> None:
+    """Exit without waiting for other threads (``sys.exit`` would join the pollers'): the
+    database is left as a crash leaves it, which it is made to survive."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 DEMO_NOW = "2024-08-07T21:00:00+00:00"
@@ -394,6 +397,8 @@ def replay(file: BinaryIO, rules_dir: Path | None, config_path: Path | None,
     from monitor import cli_stories
 
     setup_logging(verbose, quiet)
+    if not verbose:  # the queue of its throw-away target is not news: one line per error only
+        logging.getLogger("monitor.ingest").setLevel(logging.WARNING)
     with errors_to_exit_codes():
         config, ruleset = tool_setup(rules_dir, config_path)
         settings = cli_stories.replay_config(config, max_age)
@@ -406,8 +411,10 @@ def replay(file: BinaryIO, rules_dir: Path | None, config_path: Path | None,
 # imported.
 import monitor.cli_alerts_commands  # noqa: E402, F401
 import monitor.cli_backup as _backup  # noqa: E402, F401 - adds `backup`
+import monitor.cli_db as _db  # noqa: E402, F401 - adds `db` and `search`
 import monitor.cli_feeds as _feeds  # noqa: E402, F401 - adds `feeds`
 import monitor.cli_silences as _silences  # noqa: E402, F401 - adds `silence`
+import monitor.cli_status as _status  # noqa: E402, F401 - adds `status`
 
 
 def main() -> None:

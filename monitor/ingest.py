@@ -9,6 +9,7 @@ reports of one event arriving together make one story.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -31,6 +32,8 @@ from monitor.model import (
 )
 from monitor.store.codec import dt_out
 from monitor.store.stories import outlets_of
+
+log = logging.getLogger("monitor.ingest")
 
 if TYPE_CHECKING:
     from monitor.pipeline import Context
@@ -212,7 +215,11 @@ def _queue(ctx: Context, feed: Feed, story_id: int, view: StoryView, decision: p
             alert = build_alert(identity, target, story_id, feed, article, matches, now,
                                 kind=step.kind, suffix=suffix, view=view, articles=articles,
                                 changes=changes if step.kind != "new" else "")
-            queued += store.add_alert(alert, not_before=step.not_before)
+            if store.add_alert(alert, not_before=step.not_before):
+                queued += 1
+                log.info("alert=%s target=%s state=queued kind=%s story=%d severity=%s "
+                         "due=%s", alert.key, target, step.kind, story_id, alert.severity,
+                         (step.not_before or now).strftime("%Y-%m-%dT%H:%M:%SZ"))
     if held:
         store.note_silenced(story_id, article.entry.feed, article.entry.guid, "; " + "; ".join(
             f"silenced by {i} ({', '.join(t)})" for i, t in sorted(held.items())))

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from monitor import dedup, extract, match, sources
+from monitor import dedup, extract, match, metrics, sources
 from monitor.config import Config
 from monitor.dedup import stories
 from monitor.deliver import Target
 from monitor.deliver.outbox import DeliveryReport, deliver
 from monitor.dispatch import Dispatcher
+from monitor.heartbeat import Heartbeat
 from monitor.ingest import ingest, record_if_seen, revise
 from monitor.model import Entry, Feed, FeedState, PollResult
 from monitor.net import GuardedClient, redact_url
@@ -55,6 +56,8 @@ class Context:
     # How long a new story's first alert waits for other reports to join it. `check` uses 0:
     # the whole pass is the wait, since delivery runs after every feed was polled.
     group_wait: timedelta = timedelta(0)
+    # When the daemon's parts last showed they were alive (the systemd watchdog, /healthz).
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     result = sources.poll(feed, state, ctx.client, ctx.config.max_entries_per_feed, now=now)
     if result.status != "ok":
         plan = _record(ctx, feed, state, result, now)
+        metrics.polled(result.status)
         log.log(logging.WARNING if result.error else logging.INFO,
                 "feed=%s status=%s http=%s new=0 matches=0 alerts=0 next=%s%s", feed.name,
                 result.status, result.http_status, _when(plan.next_poll),
@@ -237,6 +241,7 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     # Validators only now: a crash in the loop leaves them as they were, so the next poll
     # fetches the feed again instead of getting a 304 and skipping the unprocessed entries.
     plan = _record(ctx, feed, state, result, now)
+    metrics.polled("ok", new=new, stories=opened)
     log.info("feed=%s status=ok http=%s entries=%d new=%d matches=%d alerts=%d next=%s",
              feed.name, result.http_status, len(result.entries), new, matched, alerts,
              _when(plan.next_poll))
