@@ -9,7 +9,7 @@ would let two processes lock two different files of one name.
 
 ``monitor check`` does not take the lock: SQLite serialises the writers (WAL, ``BEGIN
 IMMEDIATE``, a busy timeout), the outbox leases each row it sends, and an entry stored by one
-process is seen by the other (README, "Running it as a service").
+process is seen by the other (README, "Operating").
 """
 
 from __future__ import annotations
