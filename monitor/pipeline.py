@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -24,7 +24,7 @@ from monitor.deliver.outbox import DeliveryReport, deliver
 from monitor.dispatch import Dispatcher
 from monitor.heartbeat import Heartbeat
 from monitor.ingest import ingest, record_if_seen, revise
-from monitor.model import Entry, Feed, FeedState, PollResult
+from monitor.model import Article, Entry, Feed, FeedState, PollResult
 from monitor.net import GuardedClient, redact_url
 from monitor.notices import feed_notices
 from monitor.sources import timing
@@ -35,6 +35,8 @@ __all__ = ["Context", "FeedReport", "RunReport", "all_feeds", "deliver_due", "po
            "run_once"]
 
 log = logging.getLogger("monitor.pipeline")
+PAGES_AT_ONCE = 4  # pages of one feed fetched and extracted at once (the client's per-host
+# limit still applies)
 
 
 def utcnow() -> datetime:
@@ -209,35 +211,44 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     notes: list[str] = []
     kinds = stories.entity_kinds(ruleset.entities)
     # Oldest first, so that a story opens with the earliest report of its event.
-    for entry in sorted(result.entries, key=_chronological):
-        canonical = dedup.canonical_url(entry.link)
-        seen = ctx.store.find_seen(feed.name, entry.guid, canonical, entry)
-        if seen is not None and seen.edited:  # the feed changed it: read it again
-            edit = revise(ctx, feed, seen.id, entry, extract.extract(entry, ctx.client),
-                          ruleset, now, kinds=kinds, group_wait=ctx.group_wait)
-            alerts += edit.alerts
-            log.info("entry=%d feed=%s decision=%s story=%s reason=%r", edit.entry_id,
-                     feed.name, edit.decision, edit.story_id, edit.reason)
-            continue
-        if seen is not None:
-            if not seen.same_guid:  # re-checked and recorded under the write lock
-                with ctx.store.transaction():
-                    record_if_seen(ctx, entry, canonical, now)
-            continue
-        article = extract.extract(entry, ctx.client)
-        outcome = ingest(ctx, feed, entry, canonical, article, ruleset, now, kinds=kinds,
-                         group_wait=ctx.group_wait, backlog=backlog)
-        if outcome is None:
-            continue  # stored meanwhile by another worker: it decided, not us
-        new += 1
-        matched += outcome.decision not in ("no-match", "duplicate")
-        alerts += outcome.alerts
-        opened += outcome.opened
-        if outcome.decision == "stale":
-            stale += 1
-            notes.append(f"stale, not alerted: {article.title!r} ({outcome.reason.split(';')[0]})")
-        log.debug("entry=%d feed=%s decision=%s story=%s reason=%r", outcome.entry_id,
-                  feed.name, outcome.decision, outcome.story_id, outcome.reason)
+    ordered = sorted(result.entries, key=_chronological)
+    with ThreadPoolExecutor(PAGES_AT_ONCE, thread_name_prefix="page") as pool:
+        pages = _prefetch(ctx, feed, ordered, pool)
+        try:
+            for entry in ordered:
+                canonical = dedup.canonical_url(entry.link)
+                seen = ctx.store.find_seen(feed.name, entry.guid, canonical, entry)
+                if seen is not None and seen.edited:  # the feed changed it: read it again
+                    edit = revise(ctx, feed, seen.id, entry, _page(ctx, entry, pages), ruleset,
+                                  now, kinds=kinds, group_wait=ctx.group_wait)
+                    alerts += edit.alerts
+                    log.info("entry=%d feed=%s decision=%s story=%s reason=%r",
+                             edit.entry_id, feed.name, edit.decision, edit.story_id,
+                             edit.reason)
+                    continue
+                if seen is not None:
+                    if not seen.same_guid:  # re-checked and recorded under the write lock
+                        with ctx.store.transaction():
+                            record_if_seen(ctx, entry, canonical, now)
+                    continue
+                article = _page(ctx, entry, pages)
+                outcome = ingest(ctx, feed, entry, canonical, article, ruleset, now,
+                                 kinds=kinds, group_wait=ctx.group_wait, backlog=backlog)
+                if outcome is None:
+                    continue  # stored meanwhile by another worker: it decided, not us
+                new += 1
+                matched += outcome.decision not in ("no-match", "duplicate")
+                alerts += outcome.alerts
+                opened += outcome.opened
+                if outcome.decision == "stale":
+                    stale += 1
+                    notes.append(f"stale, not alerted: {article.title!r} "
+                                 f"({outcome.reason.split(';')[0]})")
+                log.debug("entry=%d feed=%s decision=%s story=%s reason=%r", outcome.entry_id,
+                          feed.name, outcome.decision, outcome.story_id, outcome.reason)
+        finally:
+            for future in pages.values():
+                future.cancel()
     # Validators only now: a crash in the loop leaves them as they were, so the next poll
     # fetches the feed again instead of getting a 304 and skipping the unprocessed entries.
     plan = _record(ctx, feed, state, result, now)
@@ -248,6 +259,34 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     return FeedReport(feed=feed.name, status="ok", entries=len(result.entries), new=new,
                       matched=matched, stories=opened, stale=stale, alerts=alerts,
                       notes=tuple(notes))
+
+
+def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry],
+              pool: ThreadPoolExecutor) -> dict[int, Future[Article]]:
+    """Start fetching and extracting the page of every entry the store does not know yet (or
+    knows with another title or summary), in feed order, ``PAGES_AT_ONCE`` at a time, while the
+    loop takes them in order: a page is read once, and a feed with many new entries does not
+    wait for each page's round trip in turn. Keyed by ``id(entry)``; one page per canonical
+    URL (a second entry with the same URL is a copy, decided in the loop)."""
+    pages: dict[int, Future[Article]] = {}
+    urls: set[str] = set()
+    for entry in entries:
+        canonical = dedup.canonical_url(entry.link)
+        seen = ctx.store.find_seen(feed.name, entry.guid, canonical, entry)
+        if seen is not None and not seen.edited:
+            continue
+        if canonical is not None and seen is None:
+            if canonical in urls:
+                continue
+            urls.add(canonical)
+        pages[id(entry)] = pool.submit(extract.extract, entry, ctx.client)
+    return pages
+
+
+def _page(ctx: Context, entry: Entry, pages: Mapping[int, Future[Article]]) -> Article:
+    """The entry's page, prefetched or (when it was not) fetched now."""
+    future = pages.get(id(entry))
+    return future.result() if future is not None else extract.extract(entry, ctx.client)
 
 
 def _when(moment: datetime | None) -> str:

@@ -19,9 +19,10 @@ that holds one article page request until the test lets it go:
 
 (d) after fetch: the feed was fetched and parsed, the first article page is held (no entry
     stored yet);
-(e) after an entry insert: the page that follows the first report of the 5 August attack is
-    held, so that report's transaction (entry, article, matches, story, outbox row) has
-    committed and the next one has not begun.
+(e) after an entry insert: the page of the entry that follows the first report of the
+    5 August attack (in publication order, the order entries are stored in) is held, so that
+    report's transaction (entry, article, matches, story, outbox row) has committed and the
+    next one has not begun.
 
 Then a last run completes: every matched entry is in its story with its alerts, each alert
 reached the receiver, and an alert went twice only under the same ``webhook-id``.
@@ -289,6 +290,20 @@ def test_kill_9_at_each_delivery_step_loses_nothing(
 NATIONAL = next(p for p in SEEDS if p.startswith("the-national/2024/08/06/"))
 
 
+def following(path: str) -> str:
+    """The page of the RSS entry that comes right after ``path`` in publication order (the
+    order the daemon stores a feed's entries in)."""
+    import feedparser
+
+    from monitor.demo import server
+
+    rss = (Path(server.__file__).parent / "site" / "feeds" / "rss.xml").read_bytes()
+    items = sorted(feedparser.parse(rss.replace(b"{{BASE}}", b"http://x"))["entries"],
+                   key=lambda e: tuple(e["published_parsed"]))
+    links = [urlsplit(e["link"]).path.lstrip("/") for e in items]
+    return links[links.index(path) + 1]
+
+
 @dataclass
 class GatedSite:
     """The sample site; one article page request can be held until ``release`` is set."""
@@ -296,14 +311,14 @@ class GatedSite:
     base: str = ""
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     hold_first: bool = False  # hold the next article page requested
-    hold_after: str | None = None  # hold the article page requested after this one
+    hold_path: str | None = None  # hold the request for this article page
     held: str | None = None  # the page being held
     release: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
-    def arm(self, *, first: bool = False, after: str | None = None) -> None:
+    def arm(self, *, first: bool = False, path: str | None = None) -> None:
         with self.changed:
-            self.hold_first, self.hold_after, self.held = first, after, None
+            self.hold_first, self.hold_path, self.held = first, path, None
             self.release.clear()
 
     def wait_held(self) -> str:
@@ -329,10 +344,9 @@ def gated_site() -> Iterator[GatedSite]:
             hold = False
             with site.changed:
                 if not path.startswith("/feeds/") and site.held is None:
-                    hold = site.hold_first
-                    site.hold_first = site.hold_first or path == f"/{site.hold_after}"
+                    hold = site.hold_first or path == f"/{site.hold_path}"
                     if hold:
-                        site.held, site.hold_first, site.hold_after = path, False, None
+                        site.held, site.hold_first, site.hold_path = path, False, None
                         site.changed.notify_all()
             if hold:
                 site.release.wait(TIMEOUT)
@@ -399,16 +413,25 @@ def test_kill_9_after_fetch_and_after_an_entry_insert_loses_nothing(
             "the poll was not recorded: the next one fetches the feed again, in full"
         expire_leases_and_check(tmp_path)
 
-        # (e) after the 6 August report's transaction, before the next article's
-        site.arm(after=NATIONAL)
+        # (e) after the 6 August report's transaction, before the next article's: the page of
+        # the entry that follows it in publication order is held. Pages are fetched a few
+        # ahead of the article being stored, so it may be asked for before the report is
+        # committed: wait (bounded) for that commit; the held page still stops every later
+        # article, as entries are stored in publication order.
+        site.arm(path=following(NATIONAL))
         daemon = start()
         site.wait_held()
         assert fetched_in_full_since(feed_requests)
         feed_requests = sum(p == "/feeds/rss.xml" for p, _ in site.requests)
-        committed = rows(
-            tmp_path, "SELECT e.id, s.story_id, (SELECT count(*) FROM alerts a"
-            " WHERE a.story_id = s.story_id) FROM entries e JOIN story_entries s"
-            " ON s.entry_id = e.id WHERE e.link = ?", f"{site.base}/{NATIONAL}")
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            committed = rows(
+                tmp_path, "SELECT e.id, s.story_id, (SELECT count(*) FROM alerts a"
+                " WHERE a.story_id = s.story_id) FROM entries e JOIN story_entries s"
+                " ON s.entry_id = e.id WHERE e.link = ?", f"{site.base}/{NATIONAL}")
+            if committed or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert len(committed) == 1 and committed[0][2] == 1, \
             "the report, its story and its outbox row were committed together"
         newer = rows(tmp_path, "SELECT count(*) FROM entries WHERE published > ("

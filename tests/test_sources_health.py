@@ -87,12 +87,13 @@ def script() -> Iterator[Script]:
         yield s
 
 
-def rss(*items: tuple[str, str, datetime | None], ttl: int | None = None) -> bytes:
+def rss(*items: tuple[str, str, datetime | None], ttl: int | None = None,
+        pages: str = "http://127.0.0.1:1") -> bytes:
     parts = []
     for guid, title, published in items:
         date = f"<pubDate>{format_datetime(published)}</pubDate>" if published else ""
         parts.append(f"<item><guid>{guid}</guid><title>{title}</title>"
-                     f"<link>http://127.0.0.1:1/{guid}</link>"
+                     f"<link>{pages}/{guid}</link>"
                      f"<description>{title}.</description>{date}</item>")
     ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
     return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{ttl_tag}'
@@ -350,3 +351,23 @@ def test_many_feeds_on_one_host_poll_at_most_per_host_at_once(make: Make,
     report = run_once(ctx)
     assert [f.status for f in report.feeds] == ["ok"] * 12
     assert script.peak == 2, "two at once, never more (feeds and their pages alike)"
+
+
+def test_a_feeds_new_pages_are_fetched_a_few_at_once_and_stored_in_order(
+        make: Make, script: Script) -> None:
+    script.delay = 0.2
+    items = [(f"p{i}", f"Drone attack on Tanf number {i}", NOW - timedelta(minutes=60 - i))
+             for i in range(8)]
+    script.on("/feed", Reply(200, rss(*items, pages=script.base)))
+    for guid, title, _ in items:
+        script.on(f"/{guid}", Reply(200, f"<html><body><article><p>{title}.</p>"
+                                         f"</article></body></html>".encode(),
+                                    {"Content-Type": "text/html"}))
+    ctx, _ = make(polling="per_host = 3")
+    report = poll_feed(ctx, ctx.config.feeds[0])
+    assert report.new == 8
+    assert script.peak == 3, "one feed's pages fetched at once, within the per-host limit"
+    assert sorted(script.hits(f"/{g}") for g, _, _ in items) == [1] * 8, "each page once"
+    stored = [r[0] for r in ctx.store.db.execute("SELECT link FROM entries ORDER BY id")]
+    assert stored == [f"{script.base}/{g}" for g, _, _ in items], \
+        "stored oldest first, as the feed dates them"

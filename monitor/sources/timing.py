@@ -37,7 +37,7 @@ class PollingConfig:
     adaptive: bool = False  # interval from the feed's own rhythm instead of its `interval`
     jitter: float = 0.1  # the wait is spread upwards by up to this fraction
     failing_after: int = 3  # consecutive failures before the feed is failing (operator alert)
-    concurrency: int = 8  # feeds polled at once
+    concurrency: int = 16  # feeds polled at once (threads: they mostly wait on the network)
     per_host: int = 2  # requests at once to one host
     first_poll_max_age: int = 86400  # seconds: on a feed's first poll, older entries do not alert
 
