@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import closing
 from datetime import UTC, datetime
@@ -453,3 +454,36 @@ def test_check_and_run_refuse_a_corrupt_or_foreign_database(
     notify_socket.setblocking(False)
     with pytest.raises(BlockingIOError):
         notify_socket.recv(64)  # the daemon never said READY=1
+
+
+def test_threads_of_one_process_queue_for_the_write_lock_instead_of_failing(
+        tmp_path: Path) -> None:
+    """A transaction held longer than a thread's busy timeout: the other thread waits for the
+    store's own write lock and commits after it, instead of failing with 'database is
+    locked' (as SQLite's busy handler alone would, after busy_timeout)."""
+    store = Store.open(tmp_path / "m.db")
+    holding, done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def long_writer() -> None:
+        with store.transaction() as db:
+            db.execute("INSERT INTO feeds (name, url) VALUES ('a', 'https://a.example/')")
+            holding.set()
+            done.wait(0.5)
+
+    def impatient_writer() -> None:
+        store.db.execute("PRAGMA busy_timeout = 50")  # this thread's connection
+        holding.wait(10)
+        try:
+            with store.transaction() as db:
+                db.execute("INSERT INTO feeds (name, url) VALUES ('b', 'https://b.example/')")
+        except BaseException as e:  # recorded for the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=long_writer), threading.Thread(target=impatient_writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert {r[0] for r in store.db.execute("SELECT name FROM feeds")} == {"a", "b"}

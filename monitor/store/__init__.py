@@ -34,6 +34,7 @@ from monitor.store.silences import SilenceQueries
 from monitor.store.stories import StoryQueries
 
 __all__ = ["DueAlert", "Seen", "Store"]
+WRITER_WAIT = 60.0  # seconds a thread waits for this process's write lock
 WAL_LIMIT = 64 * 1024 * 1024  # bytes
 
 
@@ -65,6 +66,10 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        # One writer at a time in this process: threads queue here instead of in SQLite's busy
+        # handler, whose sleeping retries starve some writers past busy_timeout when many
+        # threads commit at once. Other processes still meet busy_timeout.
+        self._writer = threading.Lock()
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -106,23 +111,29 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
         operational failure inside (``SQLITE_FULL``, ``SQLITE_READONLY``, an I/O error) becomes
         a ``StoreError``; a constraint violation stays an ``sqlite3.IntegrityError``."""
         db = self.db
+        if not self._writer.acquire(timeout=WRITER_WAIT):
+            raise StoreError(f"cannot start a transaction on {self.path}: another thread has "
+                             f"held the write lock for {WRITER_WAIT:g} s")
         try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot start a transaction on {self.path}: {e}") from e
-        try:
-            yield db
-        except sqlite3.OperationalError as e:  # disk full, read-only, I/O error, locked
-            db.rollback()
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
-        except BaseException:
-            db.rollback()
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as e:
-            db.rollback()
-            raise StoreError(f"cannot commit to {self.path}: {e}") from e
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot start a transaction on {self.path}: {e}") from e
+            try:
+                yield db
+            except sqlite3.OperationalError as e:  # disk full, read-only, I/O error, locked
+                db.rollback()
+                raise StoreError(f"cannot write to {self.path}: {e}") from e
+            except BaseException:
+                db.rollback()
+                raise
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as e:
+                db.rollback()
+                raise StoreError(f"cannot commit to {self.path}: {e}") from e
+        finally:
+            self._writer.release()
 
     def _check(self) -> None:
         """Refuse a corrupt file, or one that holds another program's tables, before writing a
