@@ -1,10 +1,11 @@
 # The two commands: `make demo` and `make test`. Each creates .venv when missing.
+# `make bench` runs the benchmark suite (bench/README.md; under 15 minutes on 2 cores).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ test: $(STAMP)
 	$(BIN)/ruff check monitor tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests bench

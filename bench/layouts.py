@@ -1,0 +1,187 @@
+"""Page layouts of the benchmark corpus: an article's body wrapped in a news site's boilerplate.
+
+Four layouts, as found on real news sites: 0 semantic (``<article>``, ``<aside>``, comments
+section), 1 div soup (class names only, ads and "read also" boxes between the paragraphs),
+2 live page (short timed posts, a cookie banner, a newsletter box), 3 compact (JSON-LD and Open
+Graph metadata, little chrome). Each carries navigation, related links and 2-60 KB of inline
+script, menus with hundreds of links and a strip of cards, so pages weigh 30-200 KB
+and hold hundreds to thousands of elements, like real ones.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import random
+from typing import Protocol
+
+_NAV = ("Home", "Iraq", "Syria", "Kurdistan", "Middle East", "World", "Business", "Economy",
+        "Energy", "Sport", "Opinion", "Culture", "Health", "Technology", "Video", "Podcasts",
+        "Newsletters", "Weather", "Obituaries", "Travel", "Science", "Education", "Jobs")
+_FOOT = ("About us", "Contact", "Advertise", "Careers", "Privacy policy", "Terms of use",
+         "Cookie settings", "Corrections", "Ethics", "RSS feeds", "Sitemap", "Archive",
+         "Accessibility", "Help centre", "Subscribe", "Manage account", "Apps")
+
+
+class _Article(Protocol):
+    index: int
+    title: str
+    paragraphs: tuple[str, ...]
+    layout: int
+    path: str
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def published(self): ...  # type: ignore[no-untyped-def]
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _links(base: str, names: tuple[str, ...], rng: random.Random, cls: str) -> str:
+    chosen = names[:rng.randint(8, len(names))]
+    items = "".join(f'<li><a href="{base}/{n.lower().replace(" ", "-")}/">{_e(n)}</a></li>'
+                    for n in chosen)
+    return f'<ul class="{cls}">{items}</ul>'
+
+
+def _script(rng: random.Random) -> str:
+    size = int(rng.choice((4, 8, 16, 32, 64, 96)) * 1024 * rng.uniform(0.6, 1.0))
+    chunks, total, n = [], 0, 0
+    while total < size:
+        token = rng.randbytes(24).hex()
+        chunk = f'w.__d{n}={{"k":"{token}","v":[{n},{n * 7 % 13},"{token[:8]}"]}};'
+        chunks.append(chunk)
+        total += len(chunk)
+        n += 1
+    return f"<script>(function(w){{{''.join(chunks)}}})(window);</script>"
+
+
+def _chrome(base: str, related: list[tuple[str, str]], rng: random.Random) -> tuple[str, str]:
+    """A mega menu and a trending strip: the hundreds to thousands of elements around a real
+    article (menus with icons and promos, cards with lazy images)."""
+    sections = []
+    for k, name in enumerate(_NAV[:rng.randint(8, len(_NAV))]):
+        slug = name.lower().replace(" ", "-")
+        subs = "".join(
+            f'<li class="sub-item"><a href="{base}/{slug}/{n}/" data-track="nav-{k}-{n}">'
+            f'<span class="icon"><svg viewBox="0 0 16 16" aria-hidden="true"><use href="#i{n}"/>'
+            f'</svg></span><span class="label">{_e(name)} {n}</span></a></li>'
+            for n in range(rng.randint(2, 10)))
+        sections.append(f'<li class="menu-item has-children"><a href="{base}/{slug}/">{_e(name)}'
+                        f'</a><div class="mega"><ul class="sub">{subs}</ul></div></li>')
+    menu = f'<div class="mega-menu" hidden><ul>{"".join(sections)}</ul></div>'
+    cards = []
+    for k in range(rng.randint(4, 16)):
+        t, u = related[k % len(related)] if related else ("Latest", base + "/")
+        cards.append(f'<div class="card"><a class="card-link" href="{_e(u)}"><div class="thumb">'
+                     f'<img src="{base}/img/t{k}.jpg" data-src="{base}/img/t{k}@2x.jpg" '
+                     f'loading="lazy" alt=""></div><div class="card-body"><span class="kicker">'
+                     f'Trending</span><h4>{_e(t)}</h4><span class="time">{k * 3 + 2} min</span>'
+                     "</div></a></div>")
+    return menu, f'<section class="trending"><h3>Trending</h3>{"".join(cards)}</section>'
+
+
+def _related(related: list[tuple[str, str]], cls: str, heading: str) -> str:
+    items = "".join(f'<li><a href="{_e(u)}">{_e(t)}</a></li>' for t, u in related)
+    return f'<section class="{cls}"><h3>{heading}</h3><ul>{items}</ul></section>'
+
+
+def _comments(comments: list[str], rng: random.Random) -> str:
+    if not comments:
+        return ""
+    items = "".join(
+        f'<div class="comment" id="c{k}"><div class="comment-meta"><span class="author">'
+        f'reader{rng.randint(10, 9999)}</span> <span class="ago">{rng.randint(1, 59)} min ago'
+        f'</span></div><p>{_e(c)}</p><a class="reply" href="#c{k}">Reply</a></div>'
+        for k, c in enumerate(comments))
+    return (f'<section id="comments" class="comments"><h3>Comments ({len(comments)})</h3>'
+            f'{items}<form class="comment-form"><textarea name="c"></textarea>'
+            f'<button>Post comment</button></form></section>')
+
+
+def _head(a: _Article, outlet: str, base: str, rng: random.Random, *, jsonld: bool) -> str:
+    url = base + a.path
+    meta = (f'<meta charset="utf-8"><title>{_e(a.title)} | {_e(outlet)}</title>'
+            f'<meta name="description" content="{_e(a.summary)}">'
+            f'<link rel="canonical" href="{_e(url)}">'
+            f'<meta property="og:title" content="{_e(a.title)}">'
+            f'<meta property="og:site_name" content="{_e(outlet)}">'
+            f'<meta property="og:url" content="{_e(url)}">'
+            f'<meta property="article:published_time" content="{a.published.isoformat()}">')
+    if jsonld:
+        doc = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": a.title,
+               "datePublished": a.published.isoformat(), "url": url,
+               "publisher": {"@type": "Organization", "name": outlet}}
+        meta += f'<script type="application/ld+json">{json.dumps(doc)}</script>'
+    style = "body{margin:0;font-family:sans-serif}" * rng.randint(1, 40)
+    return f"<!DOCTYPE html><html lang=\"en\"><head>{meta}<style>{style}</style></head>"
+
+
+def render(a: _Article, outlet: str, base: str, related: list[tuple[str, str]],
+           comments: list[str], rng: random.Random) -> str:
+    """The page of article ``a`` on ``outlet`` (served at ``base``)."""
+    when = a.published
+    stamp = f'<time datetime="{when.isoformat()}">{when:%d %B %Y %H:%M}</time>'
+    paras = [f"<p>{_e(p)}</p>" for p in a.paragraphs]
+    nav = _links(base, _NAV, rng, "menu")
+    foot = f'<footer class="site-footer">{_links(base, _FOOT, rng, "footer-links")}' \
+           f'<p class="copy">© 2026 {_e(outlet)}. All rights reserved.</p></footer>'
+    share = ('<div class="share">Share: <a href="#">Facebook</a> <a href="#">X</a> '
+             '<a href="#">WhatsApp</a> <a href="#">Telegram</a> <a href="#">Email</a></div>')
+    menu, trending = _chrome(base, related, rng)
+    nav = menu + nav
+    foot = trending + foot
+    layout = a.layout
+    if layout == 0:
+        body = (f'<header class="site-header"><a class="logo" href="{base}/">{_e(outlet)}</a>'
+                f'<nav class="main-nav">{nav}</nav></header><main>'
+                f'<nav class="breadcrumb"><a href="{base}/">Home</a> › <a href="{base}/iraq/">'
+                f'Iraq</a></nav><article class="article"><h1>{_e(a.title)}</h1>'
+                f'<div class="byline"><span class="author">Staff reporter</span> {stamp}</div>'
+                f'<figure><img src="{base}/img/{a.index}.jpg" alt=""><figcaption>File photo.'
+                f' Photo: {_e(outlet)}</figcaption></figure>'
+                f'<div class="article-body">{"".join(paras)}</div>{share}</article>'
+                f'{_comments(comments, rng)}</main>'
+                f'<aside class="sidebar">{_related(related[:5], "most-read", "Most read")}'
+                f'</aside>{_related(related[3:], "related", "Related articles")}{foot}')
+    elif layout == 1:
+        mixed = []
+        for k, p in enumerate(paras):
+            mixed.append(p)
+            if k % 4 == 2:
+                mixed.append('<div class="ad-slot"><span>Advertisement</span>'
+                             f'<div id="ad-{k}"></div></div>')
+            if k % 6 == 4 and related:
+                t, u = related[k % len(related)]
+                mixed.append(f'<div class="read-also">Read also: <a href="{_e(u)}">{_e(t)}</a>'
+                             "</div>")
+        body = (f'<div id="wrapper"><div class="top-menu">{nav}</div><div class="cols">'
+                f'<div class="content"><div class="post"><h2 class="post-title">{_e(a.title)}'
+                f'</h2><span class="date">{stamp}</span><div class="entry">{"".join(mixed)}'
+                f'</div><div class="tags">Tags: <a href="#">Iraq</a> <a href="#">News</a>'
+                f'</div>{share}{_comments(comments, rng)}</div></div>'
+                f'<div class="widget">{_related(related, "latest", "Latest news")}</div>'
+                f'</div>{foot}</div>')
+    elif layout == 2:
+        posts = "".join(
+            f'<div class="live-post"><span class="ts">{(k * 7) % 60:02d} min ago</span>{p}'
+            "</div>" for k, p in enumerate(paras))
+        body = ('<div class="cookie-banner">We use cookies to improve your experience. '
+                '<button>Accept all</button> <button>Settings</button></div>'
+                f'<header><nav>{nav}</nav></header><main><article class="live">'
+                f'<h1>{_e(a.title)}</h1><p class="updated">Updated {stamp}</p>'
+                f'<div class="live-feed">{posts}</div></article>'
+                '<div class="newsletter"><h3>Get our morning briefing</h3><form><input '
+                'type="email" placeholder="Your email"><button>Sign up</button></form></div>'
+                f'{_related(related, "more", "More on this story")}</main>{foot}')
+    else:
+        body = (f'<header><a href="{base}/">{_e(outlet)}</a></header><main><article>'
+                f'<h1>{_e(a.title)}</h1>{stamp}{"".join(paras)}</article>'
+                f'{_related(related[:4], "related", "Related")}</main>{foot}')
+    script = _script(rng)
+    head = _head(a, outlet, base, rng, jsonld=layout in (0, 3))
+    return f"{head}<body>{script}{body}</body></html>"
