@@ -28,7 +28,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._busy: Counter[str] = Counter()  # host → feeds polling now
         self._active: set[str] = set()  # feed names queued or polling
-        self._waiting: deque[tuple[Feed, str, Future[object]]] = deque()
+        self._waiting: dict[str, deque[tuple[Feed, Future[object]]]] = {}  # host → queue
         self._closed = False
 
     def submit(self, feed: Feed, url: str | None = None) -> Future[object] | None:
@@ -40,8 +40,8 @@ class Dispatcher:
             if self._closed or feed.name in self._active:
                 return None
             self._active.add(feed.name)
-            self._waiting.append((feed, host, done))
-            self._start_ready()
+            self._waiting.setdefault(host, deque()).append((feed, done))
+            self._start_ready(host)
         return done
 
     def active(self) -> int:
@@ -52,24 +52,24 @@ class Dispatcher:
         """Take no more feeds, drop those still waiting, and (``wait``) let running polls end."""
         with self._lock:
             self._closed = True
-            dropped = list(self._waiting)
+            dropped = [item for queue in self._waiting.values() for item in queue]
             self._waiting.clear()
-            for feed, _, done in dropped:
+            for feed, done in dropped:
                 self._active.discard(feed.name)
                 done.cancel()
         self._pool.shutdown(wait=wait)
 
-    def _start_ready(self) -> None:
-        """Start every waiting feed whose host has room (called with the lock held)."""
-        kept: deque[tuple[Feed, str, Future[object]]] = deque()
-        while self._waiting:
-            feed, host, done = self._waiting.popleft()
-            if self._busy[host] >= self._per_host:
-                kept.append((feed, host, done))
-                continue
+    def _start_ready(self, host: str) -> None:
+        """Start the feeds waiting for ``host`` while it has room (called with the lock held):
+        only a submit or a finished poll on that host can make room, so only its queue is
+        looked at."""
+        queue = self._waiting.get(host)
+        while queue and self._busy[host] < self._per_host:
+            feed, done = queue.popleft()
             self._busy[host] += 1
             self._pool.submit(self._run, feed, host, done)
-        self._waiting = kept
+        if not queue:
+            self._waiting.pop(host, None)
 
     def _run(self, feed: Feed, host: str, done: Future[object]) -> None:
         try:
@@ -83,4 +83,4 @@ class Dispatcher:
                 self._busy[host] -= 1
                 self._active.discard(feed.name)
                 if not self._closed:
-                    self._start_ready()
+                    self._start_ready(host)

@@ -64,18 +64,11 @@ class ShownItem:
     published: str
 
 
-def _web_url(url: str | None) -> str | None:
-    url = clean_line(url)
-    if not url or len(url) > 2000 or not url.lower().startswith(("http://", "https://")):
-        return None
-    return url
-
-
 def shown(alert: Alert) -> ShownItem:
     label = story.kind_label(alert) or ("" if alert.kind == "new" else alert.kind.upper())
     return ShownItem(
         severity=alert.severity.upper(), label=label,
-        title=clean_line(alert.title) or "(untitled)", url=_web_url(alert.url),
+        title=clean_line(alert.title) or "(untitled)", url=story.web_url(alert.url),
         outlet=clean_line(alert.site or alert.feed),
         published=story.when(alert.published or alert.created_at))
 

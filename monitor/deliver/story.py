@@ -99,7 +99,8 @@ class ShownArticle:
     published: str  # formatted by :func:`when`
 
 
-def _web_url(url: str | None) -> str | None:
+def web_url(url: str | None) -> str | None:
+    """A cleaned http(s) URL of at most 2000 characters, else None (not to be linked)."""
     url = clean_line(url)
     if not url or len(url) > 2000 or not url.lower().startswith(("http://", "https://")):
         return None
@@ -108,7 +109,7 @@ def _web_url(url: str | None) -> str | None:
 
 def _shown(article: StoryArticle) -> ShownArticle:
     return ShownArticle(title=clean_line(article.title) or "(untitled)",
-                        url=_web_url(article.url), outlet=clean_line(article.outlet),
+                        url=web_url(article.url), outlet=clean_line(article.outlet),
                         published=when(article.published))
 
 
