@@ -22,7 +22,9 @@ Material, all from the repository:
 Bodies run from 200 to 6,000 words (log-normal, median ~700). Pages come in four layouts
 (semantic ``<article>``; div soup with ads and read-also boxes inside the body; a live page of
 short timed posts; a compact page with JSON-LD), with navigation, a sidebar, related links,
-comments, share and newsletter boxes, menus and inline script (``layouts.py``).
+comments, share and newsletter boxes, menus and inline script (``layouts.py``). Feeds summarise
+an article as their outlet does (``SUMMARY_STYLES``): its first 40 words (half the outlets), its
+first sentence, or not at all (a headline and a link).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ SEEDS = ROOT / "tests" / "data" / "seeds"
 RULES = ROOT / "rules"
 RELEVANT_EVERY = 20
 COPY_EVERY = 25
+# How outlets summarise an article in their feed, by outlet number modulo 4.
+SUMMARY_STYLES = ("lead", "sentence", "lead", "none")
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC).timestamp()
 _WORDS = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"""[.!?]["'”’)]*$""")
@@ -98,7 +102,16 @@ class Article:
 
     @property
     def summary(self) -> str:
-        return " ".join(" ".join(self.paragraphs).split()[:40]) + " …"
+        """The feed's summary of the article, in the outlet's style (``SUMMARY_STYLES``): the
+        first 40 words, the first sentence only, or none (the headline alone)."""
+        style = SUMMARY_STYLES[self.outlet % len(SUMMARY_STYLES)]
+        if style == "none" or not self.paragraphs:
+            return ""
+        words = " ".join(self.paragraphs).split()
+        if style == "sentence":
+            first = next((i for i, w in enumerate(words[:40]) if _SENTENCE_END.search(w)), 39)
+            return " ".join(words[:first + 1])
+        return " ".join(words[:40]) + " …"
 
 
 @dataclass(frozen=True)

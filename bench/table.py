@@ -157,6 +157,21 @@ def render_table(results: Path, summary: dict[str, Any]) -> str:
                 f"median {cells or 'n/a'} µs | | "
                 f"{_took(summary, 'stories')} |")
 
+    ch = _load(results, "cheap.json")
+    runs, saved, rc = ch.get("runs") or {}, ch.get("saved") or {}, ch.get("recall") or {}
+    al, wc = runs.get("always") or {}, runs.get("when_candidate") or {}
+    rows.append(
+        f"| cheap path | `full_text = \"when_candidate\"` on every feed against `\"always\"`, "
+        f"{_n(ch.get('articles'))} articles (summaries: 40 words, 1 sentence or none) | "
+        f"{_n(wc.get('articles_per_s'))} against {_n(al.get('articles_per_s'))} articles/s "
+        f"(**{_n(saved.get('speedup'))}×**); pages fetched {_n(wc.get('pages_fetched'))} of "
+        f"{_n(al.get('pages_fetched'))} (**{_pct(saved.get('pages_share'))} saved**), CPU "
+        f"{_pct(saved.get('cpu_share'))} saved; recall **{_pct(rc.get('article_recall'))} of "
+        f"matched articles** ({_n(rc.get('articles_also_matched'))}/"
+        f"{_n(rc.get('articles_matched'))}), **{_pct(rc.get('story_recall'))} of alerted "
+        f"stories** ({_n(rc.get('stories_also_alerted'))}/{_n(rc.get('stories_alerted'))}) | "
+        f"| {_took(summary, 'cheap')} |")
+
     lat = _load(results, "latency.json")
     ls = lat.get("latency_seconds") or {}
     rows.append(

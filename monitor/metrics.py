@@ -80,6 +80,10 @@ class Metrics:
                                    "(new to the database).", registry=r)
         self.stories_opened = Counter("monitor_stories_opened", "Stories opened by a new "
                                       "article.", registry=r)
+        self.pages_skipped = Counter("monitor_pages_skipped", "New entries whose page was not "
+                                     "fetched: their feed has full_text = when_candidate and "
+                                     "their title and summary hold no part of any rule.",
+                                     registry=r)
         self.extract_seconds = Histogram("monitor_extract_seconds", "Time to extract one "
                                          "page's text (trafilatura, in its child process).",
                                          buckets=EXTRACT_BUCKETS, registry=r)
@@ -253,6 +257,11 @@ def polled(status: str, new: int = 0, stories: int = 0) -> None:
 
 def extracted(seconds: float) -> None:
     _current.extracted(seconds)
+
+
+def page_skipped() -> None:
+    """A new entry's page was not fetched (``full_text = when_candidate``, not a candidate)."""
+    _current.pages_skipped.inc()
 
 
 def delivered(target: str, created_at: datetime, sent_at: datetime) -> None:

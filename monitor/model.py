@@ -11,6 +11,8 @@ from datetime import date, datetime
 from typing import Literal
 
 Severity = Literal["critical", "high", "medium", "low"]
+FullText = Literal["always", "when_candidate"]
+FULL_TEXT: tuple[FullText, ...] = ("always", "when_candidate")
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 
 
@@ -27,6 +29,9 @@ class Feed:
     url: str
     interval: int  # seconds between polls
     tags: tuple[str, ...] = ()
+    # "always": every new entry's page is fetched and extracted; "when_candidate": only for
+    # entries whose title and feed summary hold a part of some rule (``match.candidate``).
+    full_text: FullText = "always"
 
 
 @dataclass(frozen=True)

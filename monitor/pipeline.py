@@ -37,6 +37,8 @@ __all__ = ["Context", "FeedReport", "RunReport", "all_feeds", "deliver_due", "po
 log = logging.getLogger("monitor.pipeline")
 PAGES_AT_ONCE = 4  # pages of one feed fetched and extracted at once (the client's per-host
 # limit still applies)
+NOT_A_CANDIDATE = ("page not fetched: full_text = when_candidate, and neither the title nor "
+                   "the summary holds a part of any rule")
 
 
 def utcnow() -> datetime:
@@ -213,13 +215,14 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     # Oldest first, so that a story opens with the earliest report of its event.
     ordered = sorted(result.entries, key=_chronological)
     with ThreadPoolExecutor(PAGES_AT_ONCE, thread_name_prefix="page") as pool:
-        pages = _prefetch(ctx, feed, ordered, pool)
+        pages = _prefetch(ctx, feed, ordered, pool, ruleset)
         try:
             for entry in ordered:
                 canonical = dedup.canonical_url(entry.link)
                 seen = ctx.store.find_seen(feed.name, entry.guid, canonical, entry)
                 if seen is not None and seen.edited:  # the feed changed it: read it again
-                    edit = revise(ctx, feed, seen.id, entry, _page(ctx, entry, pages), ruleset,
+                    edit = revise(ctx, feed, seen.id, entry,
+                                  _page(ctx, feed, entry, pages, ruleset), ruleset,
                                   now, kinds=kinds, group_wait=ctx.group_wait)
                     alerts += edit.alerts
                     log.info("entry=%d feed=%s decision=%s story=%s reason=%r",
@@ -231,7 +234,7 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
                         with ctx.store.transaction():
                             record_if_seen(ctx, entry, canonical, now)
                     continue
-                article = _page(ctx, entry, pages)
+                article = _page(ctx, feed, entry, pages, ruleset)
                 outcome = ingest(ctx, feed, entry, canonical, article, ruleset, now,
                                  kinds=kinds, group_wait=ctx.group_wait, backlog=backlog)
                 if outcome is None:
@@ -261,13 +264,14 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
                       notes=tuple(notes))
 
 
-def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry],
-              pool: ThreadPoolExecutor) -> dict[int, Future[Article]]:
+def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry], pool: ThreadPoolExecutor,
+              ruleset: match.RuleSet) -> dict[int, Future[Article]]:
     """Start fetching and extracting the page of every entry the store does not know yet (or
     knows with another title or summary), in feed order, ``PAGES_AT_ONCE`` at a time, while the
     loop takes them in order: a page is read once, and a feed with many new entries does not
     wait for each page's round trip in turn. Keyed by ``id(entry)``; one page per canonical
-    URL (a second entry with the same URL is a copy, decided in the loop)."""
+    URL (a second entry with the same URL is a copy, decided in the loop); none for an entry
+    whose page is not wanted (:func:`_wants_page`)."""
     pages: dict[int, Future[Article]] = {}
     urls: set[str] = set()
     for entry in entries:
@@ -279,14 +283,30 @@ def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry],
             if canonical in urls:
                 continue
             urls.add(canonical)
-        pages[id(entry)] = pool.submit(extract.extract, entry, ctx.client)
+        if _wants_page(feed, entry, ruleset):
+            pages[id(entry)] = pool.submit(extract.extract, entry, ctx.client)
     return pages
 
 
-def _page(ctx: Context, entry: Entry, pages: Mapping[int, Future[Article]]) -> Article:
-    """The entry's page, prefetched or (when it was not) fetched now."""
+def _wants_page(feed: Feed, entry: Entry, ruleset: match.RuleSet) -> bool:
+    """Whether the entry's page is to be read: always, unless the feed says ``full_text =
+    "when_candidate"`` and the entry's title and summary hold no part of any rule."""
+    return feed.full_text == "always" or match.candidate(entry.title, entry.summary, ruleset)
+
+
+def _page(ctx: Context, feed: Feed, entry: Entry, pages: Mapping[int, Future[Article]],
+          ruleset: match.RuleSet) -> Article:
+    """The entry's article: its page, prefetched or (when it was not) fetched now; or, when
+    its page is not wanted, its title and summary."""
     future = pages.get(id(entry))
-    return future.result() if future is not None else extract.extract(entry, ctx.client)
+    if future is not None:
+        return future.result()
+    if not _wants_page(feed, entry, ruleset):
+        metrics.page_skipped()
+        log.debug("feed=%s entry=%r page=skipped reason=not a candidate", feed.name,
+                  entry.guid)
+        return extract.from_summary(entry, NOT_A_CANDIDATE)
+    return extract.extract(entry, ctx.client)
 
 
 def _when(moment: datetime | None) -> str:

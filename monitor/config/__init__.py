@@ -32,7 +32,7 @@ from monitor.config.targets import parse_targets
 from monitor.deliver import schedule
 from monitor.deliver.settings import TargetSettings
 from monitor.errors import ConfigError
-from monitor.model import SEVERITIES, Feed, Severity
+from monitor.model import FULL_TEXT, SEVERITIES, Feed, Severity
 from monitor.net import NetConfig
 from monitor.sources.timing import PollingConfig
 
@@ -319,7 +319,12 @@ def _feeds(path: Path, items: list[Any], top: Reader) -> tuple[Feed, ...]:
             raise r.error(f"must be at least {MIN_INTERVAL} seconds", "interval")
         if interval > MAX_DURATION:
             raise r.error("must be at most ten years", "interval")
-        feeds.append(Feed(name=name, url=url, interval=interval, tags=r.strings("tags")))
+        full_text = r.get("full_text", str, "always")
+        if full_text not in FULL_TEXT:
+            raise r.error(f"must be one of {', '.join(FULL_TEXT)}, not {full_text!r}",
+                          "full_text")
+        feeds.append(Feed(name=name, url=url, interval=interval, tags=r.strings("tags"),
+                          full_text=full_text))
     return tuple(feeds)
 
 

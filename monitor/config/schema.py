@@ -25,7 +25,7 @@ KEYS: dict[str, frozenset[str]] = {
                           "max_redirects", "allow_private", "user_agent"}),
     "delivery": frozenset({"max_attempts", "backoff_base", "backoff_max", "min_severity",
                            "max_age", "min_interval"}),
-    "feeds": frozenset({"name", "url", "interval", "tags"}),
+    "feeds": frozenset({"name", "url", "interval", "tags", "full_text"}),
     "routes": frozenset({"targets", "min_severity", "tags", "rules"}),
     "targets.console": frozenset({"type", "color"}),
     "targets.slack": frozenset({"type", "webhook_url_env", "webhook_url_file"}),

@@ -27,7 +27,7 @@ from monitor.model import Article, Entry
 from monitor.net import ContentTypeError, GuardedClient, redact_url
 
 __all__ = ["ACCEPT", "EXTRACT_TIMEOUT", "PAGE_MAX_BYTES", "PAGE_TYPES", "extract",
-           "extract_html"]
+           "extract_html", "from_summary"]
 
 log = logging.getLogger(__name__)
 PAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -109,6 +109,12 @@ def _binary(content: bytes) -> bool:
 
 def _fallback(entry: Entry, note: str) -> Article:
     log.info("extract=summary feed=%s reason=%r", entry.feed, note)
+    return from_summary(entry, note)
+
+
+def from_summary(entry: Entry, note: str) -> Article:
+    """The entry's article made of its title and feed summary, its page not read (``note``
+    says why)."""
     return Article(entry=entry, url=entry.link, title=entry.title, text=entry.summary,
                    published=entry.published, site=None, source="summary", note=note)
 

@@ -4,6 +4,7 @@
 
     load_rules(directory)  -> RuleSet        every *.yaml / *.yml under directory, or RuleError
     match(article, ruleset) -> tuple[Match]  pure; most severe first, then by rule id
+    candidate(title, summary, ruleset) -> bool  could the entry match? (full_text setting)
     check_examples(ruleset) -> list[str]     one line per failing example carried by the rules
     explain(article, ruleset) -> tuple[RuleCheck]  pure; why each rule did or did not match
 
@@ -12,6 +13,7 @@ The rule file format is documented in ``rules/README.md``.
 
 from __future__ import annotations
 
+from monitor.match.candidate import candidate
 from monitor.match.engine import match
 from monitor.match.examples import check_examples
 from monitor.match.explain import PartCheck, RuleCheck, explain
@@ -27,6 +29,7 @@ __all__ = [
     "Rule",
     "RuleCheck",
     "RuleSet",
+    "candidate",
     "check_examples",
     "explain",
     "load_rules",
