@@ -1,10 +1,11 @@
 """Benchmark: near-duplicate lookups against a history of 10,000, 100,000 and 1,000,000 articles.
 
 One SQLite file with the project's schema grows from size to size; each size's history is kept
-in ``bench/.cache/`` (``--cache``; git-ignored; ~1.4 GB for the three), keyed by a hash of
-what decides its content (the schema of its tables, the fingerprint code, this builder), so it
-is built once (~3 min for 1M on 2 cores) and a later run only measures. At each size a copy
-(in a temporary directory, or ``--dir``) is measured: a fresh process opens it with the real
+in ``bench/.cache/`` (``--cache``; git-ignored; ~1.4 GB for the three), keyed by the
+fingerprint scheme (``near.SCHEME``, in the file name) and a hash of what decides its content
+(the schema of its tables, the fingerprint code, this builder), so it is built once (~3 min for
+1M on 2 cores) and a later run only measures; a history of another key is deleted. At each size
+a copy (in a temporary directory, or ``--dir``) is measured: a fresh process opens it with the real
 ``Store`` (WAL, ``synchronous=FULL``, default page cache) and runs a stream of new articles
 through what the pipeline does with each one, timed apart:
 
@@ -54,7 +55,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.dedup.near import EDIT, PERMUTATIONS, Fingerprint, bands, fingerprint
+from monitor.dedup.near import EDIT, PERMUTATIONS, SCHEME, Fingerprint, bands, fingerprint
 from monitor.model import Entry
 from monitor.store import Store
 
@@ -157,10 +158,12 @@ def build(path: Path, start: int, stop: int, pool: int) -> float:
 
 
 def cache_key(pool: int) -> str:
-    """Changes with what decides a built history's content: the schema of the tables it fills
-    (as the store creates them), the fingerprint and band code, and this builder. A change to
-    other tables does not invalidate it (the store migrates the copy it opens)."""
-    digest = hashlib.sha256(str(pool).encode())
+    """Changes with what decides a built history's content: the fingerprint scheme (its
+    version leads the key, so a history of another scheme is never taken for this one's), the
+    schema of the tables it fills (as the store creates them), the fingerprint and band code,
+    and this builder. A change to other tables does not invalidate it (the store migrates the
+    copy it opens)."""
+    digest = hashlib.sha256(f"{pool} scheme {SCHEME}".encode())
     with tempfile.TemporaryDirectory() as tmp:
         Store.open(Path(tmp) / "schema.db").close()
         conn = sqlite3.connect(Path(tmp) / "schema.db")
@@ -171,7 +174,7 @@ def cache_key(pool: int) -> str:
     source = Path(__file__).read_text(encoding="utf-8")
     digest.update(source[source.index("def vocabulary"):source.index("def cache_key")].encode())
     digest.update((ROOT / "monitor" / "dedup" / "near.py").read_bytes())
-    return digest.hexdigest()[:12]
+    return f"s{SCHEME}-{digest.hexdigest()[:12]}"
 
 
 # --- measuring (in a fresh process) --------------------------------------------------------

@@ -4,6 +4,9 @@ Mixed into ``Store``. A lookup reads the rows of the query's 32 band buckets and
 hash, each through its index (the ``fingerprint_bands`` primary key, ``fingerprints_content_hash``)
 and each capped at ``BUCKET_CAP`` rows, so its cost does not grow with the history: it never scans.
 The candidates are then verified in Python by their estimated similarity.
+
+``migrate_fingerprints_v2`` (migration ``0012_fingerprints_v2``) recomputed the stored
+fingerprints when the signature scheme changed (``monitor.dedup.near.SCHEME`` 2).
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from monitor.dedup.near import BANDS, Fingerprint, bands, similarity
+from monitor.dedup.near import BANDS, Fingerprint, bands, fingerprint, similarity
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-__all__ = ["BUCKET_CAP", "NearIndex"]
+__all__ = ["BUCKET_CAP", "MIGRATE_BATCH", "NearIndex", "migrate_fingerprints_v2"]
 
 # The most rows one bucket (or one content hash) contributes to a lookup: its most recent ones.
 # Only a text repeated hundreds of times fills a bucket; its latest copies are as good as any.
 BUCKET_CAP = 100
+# Fingerprints recomputed at a time by ``migrate_fingerprints_v2``: its memory does not grow
+# with the history.
+MIGRATE_BATCH = 1000
 # An exact content-hash hit outranks any number of shared bands.
 _EXACT = BANDS + 1
 
@@ -94,3 +100,41 @@ class NearIndex:
         found = [(entry_id, similarity(fp, other))
                  for entry_id, other in self.near_candidates(fp, limit)]
         return sorted([(e, s) for e, s in found if s >= threshold], key=lambda r: (-r[1], r[0]))
+
+
+def migrate_fingerprints_v2(db: sqlite_utils.Database) -> None:
+    """Every stored fingerprint recomputed with the current scheme from its article's text, and
+    the LSH index (``fingerprint_bands``) rebuilt, ``MIGRATE_BATCH`` fingerprints at a time
+    (inside the migration's one transaction: what is in memory is one batch, not the history).
+
+    A fingerprint whose article text is gone (pruned by retention, which keeps fingerprints
+    longer than texts) cannot be recomputed: it keeps its content hash and word count and loses
+    its signature and bands, like a short text's, so it still finds (and is found by) exact
+    copies, never near ones. An old signature kept beside new ones would be compared with them
+    value by value, and mean nothing.
+    """
+    conn = db.conn
+    conn.execute("DELETE FROM fingerprint_bands")
+    last = -(1 << 63)  # SQLite's smallest integer: entry ids (rowids, from 1) are above it
+    while True:
+        rows = conn.execute(
+            "SELECT f.entry_id, f.content_hash, f.words, a.text, a.text_pruned_at"
+            " FROM fingerprints AS f LEFT JOIN articles AS a ON a.entry_id = f.entry_id"
+            " WHERE f.entry_id > ? ORDER BY f.entry_id LIMIT ?", [last, MIGRATE_BATCH]).fetchall()
+        if not rows:
+            return
+        updates: list[tuple[bytes, str, int, int]] = []
+        band_rows: list[tuple[int, int, int]] = []
+        for entry_id, digest, words, text, pruned_at in rows:
+            if text is None or pruned_at is not None:
+                fp = Fingerprint(signature=(), content_hash=digest, words=words)
+            else:
+                fp = fingerprint(text)
+            updates.append((fp.signature_bytes(), fp.content_hash, fp.words, entry_id))
+            band_rows += [(band, bucket, entry_id) for band, bucket in enumerate(bands(fp))]
+        conn.executemany("UPDATE fingerprints SET signature = ?, content_hash = ?, words = ?"
+                         " WHERE entry_id = ?", updates)
+        band_rows.sort()  # fewer page changes in the index than in entry order
+        conn.executemany("INSERT INTO fingerprint_bands (band, bucket, entry_id) VALUES (?, ?, ?)",
+                         band_rows)
+        last = rows[-1][0]

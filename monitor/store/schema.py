@@ -12,6 +12,7 @@ import sqlite_utils
 
 from monitor.store.feed_health import migrate_feed_health
 from monitor.store.feeds import migrate_feeds
+from monitor.store.near import migrate_fingerprints_v2
 from monitor.store.recipients import migrate_recipients
 from monitor.store.retention import migrate_retention
 from monitor.store.search import migrate_search
@@ -180,6 +181,7 @@ MIGRATIONS: list[Migration] = [
     ("0009_feed_health", migrate_feed_health),
     ("0010_retention", migrate_retention),
     ("0011_search", migrate_search),
+    ("0012_fingerprints_v2", migrate_fingerprints_v2),
 ]
 
 # Migrations that rebuild a table other tables point at: run with foreign keys off (SQLite's
