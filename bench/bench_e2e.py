@@ -9,9 +9,12 @@
    database with the project's defaults (``[polling] concurrency``, ``per_host``…; only
    ``--concurrency`` overrides one), alerts going to a webhook sink on 127.0.0.1, the clock
    pinned to the corpus' present, logging at INFO to a file as the CLI does. It times the
-   stage seams (``stages.py``) and reads its children's CPU from /proc; this process samples
-   the memory of the child's process tree every 0.2 s (RSS and PSS, extraction children
-   included).
+   stage seams (``stages.py``), counts the extraction workers its pool starts, and reads its
+   children's CPU from /proc; this process samples the child's process tree every 0.2 s
+   (``stages.TreeMemory``): the peaks of its summed PSS (its memory: a page shared by the
+   fork server and its workers counts once) and summed RSS (such a page once per process),
+   of its process count, per role (monitor, fork server, resource tracker, extraction
+   worker), and the distinct extraction worker pids seen.
 3. **Extraction ceiling**: the same pages (the same bytes), extracted by trafilatura with the
    pipeline's own extraction function and arguments, in a ``multiprocessing`` pool of
    ``--processes`` (default ``os.cpu_count()``) long-lived processes, after a warm-up; and in
@@ -40,7 +43,7 @@ from typing import Any
 
 from corpus import Corpus, Spec
 from farm import FarmProcess, cpu_seconds
-from stages import install, memory, peak_rss_mib, process_cpu, report, tree_cpu
+from stages import TreeMemory, install, peak_rss_mib, process_cpu, report, tree_cpu, watch_workers
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,6 +69,7 @@ def child(config_path: Path, now: float, out: Path, log: Path) -> None:
     from datetime import UTC, datetime
 
     timers = install()  # before the pipeline's modules are used
+    workers = watch_workers()
     from monitor.cli import check_once
     from monitor.cli_tools import setup_logging
     from monitor.config import load_config
@@ -84,7 +88,8 @@ def child(config_path: Path, now: float, out: Path, log: Path) -> None:
         children = tree_cpu()
         logging.shutdown()
     result = {"seconds": round(wall, 2), "summary": summary, "error": error,
-              "monitor_peak_rss_mib": peak_rss_mib(), **report(timers, run_cpu, children)}
+              "monitor_peak_rss_mib": peak_rss_mib(), "extraction_workers": workers(),
+              **report(timers, run_cpu, children)}
     out.write_text(json.dumps(result), encoding="utf-8")
 
 
@@ -155,14 +160,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         proc = subprocess.Popen([sys.executable, __file__, "--child", str(config),
                                  "--now", str(spec.now), "--child-out", str(out),
                                  "--child-log", str(log)])
-        peak = {"rss": 0.0, "pss": 0.0, "processes": 0}
+        tree = TreeMemory(proc.pid)
         sampling = threading.Event()
 
         def sample() -> None:
             while not sampling.wait(0.2):
-                rss, pss, count = memory(proc.pid)
-                peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
-                peak["processes"] = max(peak["processes"], count)
+                tree.sample()
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -180,9 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         e2e["articles_per_s"] = (round(spec.articles / e2e["seconds"], 1) if not e2e["error"]
                                  else None)
         e2e["cores_busy"] = round(e2e["cpu_seconds_total"] / e2e["seconds"], 2)
-        e2e["peak_tree_rss_mib"] = round(peak["rss"], 1)
-        e2e["peak_tree_pss_mib"] = round(peak["pss"], 1)
-        e2e["peak_processes"] = peak["processes"]
+        e2e.update(tree.report())
         e2e["log_lines"] = sum(1 for _ in log.open(encoding="utf-8"))
         result["prerender"] = made
     result["end_to_end"] = e2e

@@ -204,19 +204,129 @@ def tree_cpu(root: int | None = None) -> float:
 
 
 def memory(root: int) -> tuple[float, float, int]:
-    """(RSS MiB, PSS MiB, processes) of ``root`` and its descendants now."""
+    """(RSS MiB, PSS MiB, processes) of ``root`` and its descendants now. The RSS is a sum:
+    a page shared by several processes (a fork server and the workers forked from it share
+    most of theirs) counts once in each; the PSS sum counts it once in all."""
     rss = pss = 0.0
     pids = [root, *descendants(root)]
     for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1]) / 1024
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1]) / 1024
-        except (OSError, ValueError):
-            continue
+        one = _rss_pss(pid)
+        if one is not None:
+            rss, pss = rss + one[0], pss + one[1]
     return rss, pss, len(pids)
+
+
+def _rss_pss(pid: int) -> tuple[float, float] | None:
+    """(RSS MiB, PSS MiB) of one process; None if it is gone."""
+    rss = pss = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return rss, pss
+
+
+WORKER = "extraction worker"
+
+
+def roles(root: int) -> dict[int, str]:
+    """The processes of ``root``'s tree now, by role: ``monitor`` (``root``), ``fork server``
+    and ``resource tracker`` (``multiprocessing``'s, by their command line), ``extraction
+    worker`` (a child of the fork server: forked from it, so with its command line), ``other``.
+    Processes only: a thread is not one."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = _stat(int(entry))[0]
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = {root: "monitor"}, [root]
+    while frontier:  # parents before their children
+        parent = frontier.pop()
+        for pid in (p for p, pp in parents.items() if pp == parent):
+            if found[parent] == "fork server":
+                found[pid] = WORKER
+            else:
+                try:
+                    line = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                found[pid] = ("fork server" if b"multiprocessing.forkserver" in line else
+                              "resource tracker" if b"multiprocessing.resource_tracker" in line
+                              else "other")
+            frontier.append(pid)
+    return found
+
+
+class TreeMemory:
+    """Samples of a process tree (:func:`roles`): the peaks of its summed PSS (what the tree
+    holds: a shared page counts once in all) and summed RSS (shared pages once per process:
+    an upper bound), of its process count, per role, and every extraction worker pid seen.
+    A process living less than the sampling interval may be missed: the child's own count of
+    the workers it started (:func:`watch_workers`) is exact."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.rss = self.pss = 0.0
+        self.processes = 0
+        self.workers: set[int] = set()
+        self.by_role: dict[str, dict[str, float]] = {}
+
+    def sample(self) -> None:
+        now: dict[str, dict[str, float]] = {}
+        rss = pss = 0.0
+        tree = roles(self.root)
+        for pid, role in tree.items():
+            one = _rss_pss(pid)
+            if one is None:
+                continue
+            rss, pss = rss + one[0], pss + one[1]
+            row = now.setdefault(role, {"processes": 0, "rss_mib_largest": 0.0, "pss_mib": 0.0})
+            row["processes"] += 1
+            row["rss_mib_largest"] = max(row["rss_mib_largest"], one[0])
+            row["pss_mib"] += one[1]
+            if role == WORKER:
+                self.workers.add(pid)
+        self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+        self.processes = max(self.processes, len(tree))
+        for role, row in now.items():
+            peak = self.by_role.setdefault(role, dict.fromkeys(row, 0.0))
+            for key, value in row.items():
+                peak[key] = max(peak[key], value)
+
+    def report(self) -> dict[str, Any]:
+        return {"peak_tree_rss_mib": round(self.rss, 1), "peak_tree_pss_mib": round(self.pss, 1),
+                "peak_processes": self.processes,
+                "peak_by_role": {role: {k: round(v, 1) if k != "processes" else int(v)
+                                        for k, v in row.items()}
+                                 for role, row in sorted(self.by_role.items())},
+                "extraction_worker_pids_seen": len(self.workers)}
+
+
+def watch_workers() -> Callable[[], dict[str, Any]]:
+    """Count every extraction worker the pool starts in this process (``_Worker`` of
+    ``monitor.extract.worker``, wrapped); the returned function reports how many, and how many
+    are alive. Missing seam: listed in ``TIMERS.missing``, reported as None."""
+    try:
+        worker: Any = importlib.import_module("monitor.extract.worker")
+        start = worker._Worker.__init__
+    except (ImportError, AttributeError):
+        TIMERS.missing.append("monitor.extract.worker._Worker")
+        return lambda: {"started": None, "alive_at_end": None}
+    started: list[int] = []
+
+    @functools.wraps(start)
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        start(self, *args, **kwargs)
+        started.append(self.process.pid)
+
+    worker._Worker.__init__ = counted
+    return lambda: {"started": len(started), "alive_at_end": len(worker.worker_pids())}
 
 
 def peak_rss_mib() -> float:

@@ -28,7 +28,7 @@ from monitor.model import Article, Entry, Feed, FeedState, PollResult
 from monitor.net import GuardedClient, redact_url
 from monitor.notices import feed_notices
 from monitor.sources import timing
-from monitor.store import Store
+from monitor.store import Seen, Store
 from monitor.store.feeds import clash_error
 
 __all__ = ["Context", "FeedReport", "RunReport", "all_feeds", "deliver_due", "poll_feed",
@@ -215,11 +215,11 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     # Oldest first, so that a story opens with the earliest report of its event.
     ordered = sorted(result.entries, key=_chronological)
     with ThreadPoolExecutor(PAGES_AT_ONCE, thread_name_prefix="page") as pool:
-        pages = _prefetch(ctx, feed, ordered, pool, ruleset)
+        known: dict[int, tuple[str | None, Seen | None]] = {}
+        pages = _prefetch(ctx, feed, ordered, pool, ruleset, known)
         try:
             for entry in ordered:
-                canonical = dedup.canonical_url(entry.link)
-                seen = ctx.store.find_seen(feed.name, entry.guid, canonical, entry)
+                canonical, seen = _seen_now(ctx, feed, entry, known)
                 if seen is not None and seen.edited:  # the feed changed it: read it again
                     edit = revise(ctx, feed, seen.id, entry,
                                   _page(ctx, feed, entry, pages, ruleset), ruleset,
@@ -265,18 +265,21 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
 
 
 def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry], pool: ThreadPoolExecutor,
-              ruleset: match.RuleSet) -> dict[int, Future[Article]]:
+              ruleset: match.RuleSet, known: dict[int, tuple[str | None, Seen | None]]
+              ) -> dict[int, Future[Article]]:
     """Start fetching and extracting the page of every entry the store does not know yet (or
     knows with another title or summary), in feed order, ``PAGES_AT_ONCE`` at a time, while the
     loop takes them in order: a page is read once, and a feed with many new entries does not
     wait for each page's round trip in turn. Keyed by ``id(entry)``; one page per canonical
     URL (a second entry with the same URL is a copy, decided in the loop); none for an entry
-    whose page is not wanted (:func:`_wants_page`)."""
+    whose page is not wanted (:func:`_wants_page`). Fills ``known`` (for :func:`_seen_now`):
+    each entry's canonical URL and what the store knew of it."""
     pages: dict[int, Future[Article]] = {}
     urls: set[str] = set()
     for entry in entries:
         canonical = dedup.canonical_url(entry.link)
         seen = ctx.store.find_seen(feed.name, entry.guid, canonical, entry)
+        known[id(entry)] = canonical, seen
         if seen is not None and not seen.edited:
             continue
         if canonical is not None and seen is None:
@@ -286,6 +289,21 @@ def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry], pool: ThreadPo
         if _wants_page(feed, entry, ruleset):
             pages[id(entry)] = pool.submit(extract.extract, entry, ctx.client)
     return pages
+
+
+def _seen_now(ctx: Context, feed: Feed, entry: Entry,
+              known: Mapping[int, tuple[str | None, Seen | None]]
+              ) -> tuple[str | None, Seen | None]:
+    """The entry's canonical URL and what the store knows of it now, for ``poll_feed``'s loop.
+    What ``_prefetch`` found is kept where it cannot have changed since: an entry stored
+    unedited stays so (entries are never removed, and only a poll of their feed edits them),
+    and a copy of another feed's entry is looked up again anyway, inside the write transaction
+    that records it. A new or edited entry is looked up again: an earlier entry of this poll
+    (same URL) or another worker may have stored it meanwhile."""
+    canonical, seen = known.get(id(entry)) or (dedup.canonical_url(entry.link), None)
+    if seen is None or seen.edited:
+        seen = ctx.store.find_seen(feed.name, entry.guid, canonical, entry)
+    return canonical, seen
 
 
 def _wants_page(feed: Feed, entry: Entry, ruleset: match.RuleSet) -> bool:

@@ -226,3 +226,40 @@ def test_the_workers_live_on_and_serve_many_pages() -> None:
         pids = set(threads.map(lambda _: worker.run(os.getpid, (), 30), range(20)))
     assert pids <= set(before) and worker.worker_pids() == before
     assert len(before) == worker.pool_size()
+
+
+def test_threads_whose_first_calls_come_at_once_start_one_pool(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first calls of a process come from many threads at once (a check starts 16 feeds,
+    each with its page threads): they start one pool of ``pool_size()`` workers between them,
+    not a pool each whose extra workers are killed at once (the e2e bench saw 59 processes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(worker, "_idle", None)  # no pool yet, as in a new process
+    fresh: set[worker._Worker] = set()
+    monkeypatch.setattr(worker, "_workers", fresh)
+    started: list[int] = []
+    start = worker._Worker.__init__
+
+    def counted(self: worker._Worker, context: object) -> None:
+        start(self, context)
+        assert self.process.pid is not None
+        started.append(self.process.pid)
+
+    monkeypatch.setattr(worker._Worker, "__init__", counted)
+    threads = 16
+    together = threading.Barrier(threads)
+
+    def first_call(_: int) -> int:
+        together.wait(30)
+        pid: int = worker.run(os.getpid, (), 30)
+        return pid
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            pids = set(pool.map(first_call, range(threads)))
+        assert len(started) == worker.pool_size(), "one pool, started once"
+        assert pids <= set(started) and sorted(worker.worker_pids()) == sorted(started)
+    finally:
+        for w in list(fresh):
+            w.stop()

@@ -130,6 +130,7 @@ def test_dispatcher_keeps_the_per_host_and_global_limits() -> None:
     running = [0]
     peak_all = [0]
     gate = threading.Event()
+    hold = threading.Event()
 
     def job(feed: Feed) -> str:
         host = host_of(feed.url)
@@ -138,6 +139,7 @@ def test_dispatcher_keeps_the_per_host_and_global_limits() -> None:
             running[0] += 1
             peak[host] = max(peak[host], now[host])
             peak_all[0] = max(peak_all[0], running[0])
+        hold.wait(30)  # until feeds[0] was submitted twice: it is surely running or queued
         gate.wait(0.02)
         with lock:
             now[host] -= 1
@@ -151,6 +153,7 @@ def test_dispatcher_keeps_the_per_host_and_global_limits() -> None:
     d = Dispatcher(job, concurrency=4, per_host=2)
     futures = [d.submit(f) for f in feeds]
     assert d.submit(feeds[0]) is None, "a feed already queued is not queued twice"
+    hold.set()
     results = [f.result(timeout=30) for f in futures if f is not None]
     d.close()
     assert sorted(results) == sorted(f.name for f in feeds)

@@ -32,6 +32,9 @@ __all__ = ["WorkerError", "pool_size", "run", "worker_pids"]
 
 _PRELOAD = ["monitor.extract"]
 _lock = threading.Lock()
+# Held while the pool is started: the threads that find no pool wait for the first one's
+# workers instead of each starting a pool of its own (a feed's page threads all arrive at once).
+_start_lock = threading.Lock()
 _context: Any = None
 _idle: queue.SimpleQueue[_Worker] | None = None
 _workers: set[_Worker] = set()  # every live worker, idle or busy (for worker_pids)
@@ -119,23 +122,31 @@ def _replace(dead: _Worker, idle: queue.SimpleQueue[_Worker]) -> None:
 
 
 def _pool() -> queue.SimpleQueue[_Worker]:
+    """The idle queue, the pool started on the first call: ``pool_size()`` workers, started
+    once (under ``_start_lock``) however many threads ask at once."""
     global _idle
-    with _lock:
-        if _idle is not None:
+    idle = _idle
+    if idle is not None:
+        return idle
+    with _start_lock:
+        if _idle is not None:  # started by the thread this one waited for
             return _idle
-    context = _get_context()
-    started = [_Worker(context) for _ in range(pool_size())]
-    with _lock:
-        if _idle is None:  # another thread may have started a pool meanwhile
-            _idle = queue.SimpleQueue()
+        context = _get_context()
+        started: list[_Worker] = []
+        try:
+            for _ in range(pool_size()):
+                started.append(_Worker(context))
+        except BaseException:
+            for worker in started:  # no half pool left running
+                worker.stop()
+            raise
+        idle = queue.SimpleQueue()
+        with _lock:
             for worker in started:
                 _workers.add(worker)
-                _idle.put(worker)
-            started = []
-        idle = _idle
-    for extra in started:
-        extra.stop()
-    return idle
+                idle.put(worker)
+        _idle = idle  # published once full: a thread that sees it needs no lock
+        return idle
 
 
 def _get_context() -> Any:

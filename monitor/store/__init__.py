@@ -36,6 +36,11 @@ from monitor.store.stories import StoryQueries
 __all__ = ["DueAlert", "Seen", "Store"]
 WRITER_WAIT = 60.0  # seconds a thread waits for this process's write lock
 WAL_LIMIT = 64 * 1024 * 1024  # bytes
+# ``find_seen``: two index searches, never a scan (an OR of both would read every row of the URL)
+_SEEN_GUID = ("SELECT id, ? IS NOT NULL AND duplicate_of IS NULL AND (title != ? OR summary != ?)"
+              " FROM entries WHERE feed = ? AND guid = ?")
+_SEEN_URL = ("SELECT id FROM entries WHERE canonical_url = ?"  # index entries_url_original
+             " ORDER BY duplicate_of IS NOT NULL, id LIMIT 1")
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
         # handler, whose sleeping retries starve some writers past busy_timeout when many
         # threads commit at once. Other processes still meet busy_timeout.
         self._writer = threading.Lock()
+        # ``add_article`` indexes the article itself once ``0013_ingest_path`` is known to be
+        # applied (``migrate``); before, the insert trigger does, whatever the schema.
+        self._indexes_articles = False
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -181,6 +189,8 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
             finally:
                 if rebuild:
                     self.db.execute("PRAGMA foreign_keys = ON")
+        self._indexes_articles = self.db.execute(
+            "SELECT 1 FROM _migrations WHERE name = '0013_ingest_path'").fetchone() is not None
         return applied
 
     def snapshot(self, dest: Path) -> None:
@@ -196,16 +206,14 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
         says whether the stored one (same guid) has another title or summary (never for a copy
         recorded as a duplicate of another feed's entry: the original decides)."""
         title, summary = (entry.title, entry.summary) if entry else (None, None)
-        row = self.db.execute(
-            "SELECT id, (feed = ? AND guid = ?) AS same, (? IS NOT NULL AND duplicate_of IS NULL"
-            " AND (title != ? OR summary != ?)) FROM entries"
-            " WHERE (feed = ? AND guid = ?) OR (? IS NOT NULL AND canonical_url = ?)"
-            " ORDER BY same DESC, duplicate_of IS NOT NULL, id LIMIT 1",
-            [feed, guid, title, title, summary, feed, guid, canonical_url,
-             canonical_url]).fetchone()
-        if row is None:
+        conn = self.db.conn
+        row = conn.execute(_SEEN_GUID, [title, title, summary, feed, guid]).fetchone()
+        if row is not None:
+            return Seen(id=int(row[0]), same_guid=True, edited=bool(row[1]))
+        if canonical_url is None:
             return None
-        return Seen(id=int(row[0]), same_guid=bool(row[1]), edited=bool(row[1] and row[2]))
+        row = conn.execute(_SEEN_URL, [canonical_url]).fetchone()
+        return Seen(id=int(row[0]), same_guid=False) if row is not None else None
 
     def revise_entry(self, entry_id: int, entry: Entry, article: Article,
                      matches: Sequence[Match], now: datetime) -> None:
@@ -229,13 +237,6 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
              dt_out(entry.published), dt_out(now), duplicate_of])
         assert cur.lastrowid is not None
         return cur.lastrowid
-
-    def add_article(self, entry_id: int, article: Article, now: datetime) -> None:
-        self.db.execute(
-            "INSERT INTO articles (entry_id, url, title, text, published, site, source, note,"
-            " extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [entry_id, article.url, article.title, article.text, dt_out(article.published),
-             article.site, article.source, article.note, dt_out(now)])
 
     def add_matches(self, entry_id: int, matches: Sequence[Match]) -> None:
         for m in matches:
