@@ -33,7 +33,7 @@ from monitor.config import (
 )
 from monitor.deliver.base import clean_line, truncate
 from monitor.errors import FetchError, MonitorError
-from monitor.model import Feed, PollResult
+from monitor.model import FULL_TEXT, Feed, FullText, PollResult
 from monitor.net import GuardedClient, redact_url
 from monitor.sources.opml import OpmlFeed, read_opml, write_opml
 from monitor.store import Store
@@ -73,7 +73,8 @@ def listed(config: Config, store: Store | None) -> list[FeedRow]:
         row = stored.get(f.name)
         base = row if row is not None and row.origin == "config" else FeedRow(
             name=f.name, url=f.url, origin="config")
-        rows.append(replace(base, url=f.url, tags=f.tags, interval=f.interval))
+        rows.append(replace(base, url=f.url, tags=f.tags, interval=f.interval,
+                            full_text=f.full_text))
     return rows + [r for r in stored.values() if r.origin == "cli"]
 
 
@@ -205,7 +206,7 @@ def feeds_json(rows: Sequence[FeedRow]) -> str:
         "last_success_at": dt_out(r.last_success_at), "last_error": r.last_error,
         "last_polled_at": dt_out(r.last_polled_at), "next_poll_at": dt_out(r.next_poll_at),
         "consecutive_failures": r.consecutive_failures, "entries": r.entries,
-        "added_at": dt_out(r.added_at),
+        "added_at": dt_out(r.added_at), "full_text": r.full_text,
     } for r in rows], ensure_ascii=False, indent=2)
 
 
@@ -237,9 +238,12 @@ def feeds_table(rows: Sequence[FeedRow]) -> str:
               help=f"How often to poll it, e.g. 15m, 1h (default {_every(DEFAULT_INTERVAL)}).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
               help="A tag for routes and silences (repeatable).")
+@click.option("--full-text", type=click.Choice(FULL_TEXT), default="always", show_default=True,
+              help="Read every new entry's page, or only those whose title and summary could "
+                   "match a rule.")
 @config_option
 def feeds_add(url: str, name: str | None, interval: str | None, tags: tuple[str, ...],
-              config_path: Path) -> None:
+              full_text: FullText, config_path: Path) -> None:
     """Fetch URL once through the guarded client; if it is an RSS, Atom or JSON feed, print its
     title and entry count and add it (the next check, and the daemon, poll it). Exit 1, with
     nothing stored, when it cannot be fetched or is not a feed, or when its name or URL is
@@ -263,14 +267,15 @@ def feeds_add(url: str, name: str | None, interval: str | None, tags: tuple[str,
             store.retire_feeds([f.name for f in config.feeds], _now())
             feed_name = chosen or unique(slug(result.title) or slug(_host(url)) or "feed",
                                          have.names | have.reserved)
-            store.add_feed(Feed(name=feed_name, url=url, interval=seconds, tags=tag_list),
-                           title=result.title, now=_now())
+            store.add_feed(Feed(name=feed_name, url=url, interval=seconds, tags=tag_list,
+                                full_text=full_text), title=result.title, now=_now())
         finally:
             if store is not None:
                 store.close()
     click.echo(f"added feed {feed_name}: {clean_line(result.title) or '(untitled)'!r}, "
                f"{len(result.entries)} entries, every {_every(seconds)}"
-               + (f", tags {', '.join(tag_list)}" if tag_list else ""))
+               + (f", tags {', '.join(tag_list)}" if tag_list else "")
+               + (f", full_text {full_text}" if full_text != "always" else ""))
 
 
 @feeds.command("remove")

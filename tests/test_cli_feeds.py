@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from monitor.cli import cli
+from monitor.store import Store
 from tests.conftest import ROOT
 from tests.test_sources_opml import BILLION_LAUGHS
 
@@ -127,6 +128,7 @@ def test_add_refuses_a_url_or_name_already_present(tmp_path: Path, sample_site: 
     (["https://example.org/feed", "--interval", "5s"], "at least 60 seconds"),
     (["https://example.org/feed", "--interval", "often"], "a duration such as 15m"),
     (["https://example.org/feed", "--tag", " "], "a tag must not be empty"),
+    (["https://example.org/feed", "--full-text", "sometimes"], "'always', 'when_candidate'"),
 ])
 def test_add_checks_its_options_before_fetching(tmp_path: Path, args: list[str],
                                                 expected: str) -> None:
@@ -273,6 +275,29 @@ def test_check_polls_a_feed_added_at_the_command_line(tmp_path: Path, sample_sit
     assert rows["atom"]["entries"] == 10 and rows["atom"]["last_status"] == "ok"
     assert rows["atom"]["last_success_at"] is not None
     assert rows["atom"]["origin"] == "cli" and rows["rss"]["entries"] > 0
+
+
+def test_full_text_is_kept_for_a_cli_feed_and_shown_for_every_feed(
+        tmp_path: Path, sample_site: Site) -> None:
+    base, seen = sample_site
+    config = write_config(tmp_path, base, extra='full_text = "when_candidate"')
+    result = feeds("add", f"{base}/feeds/atom.xml", "--name", "atom", "--full-text",
+                   "when_candidate", config=config)
+    assert result.exit_code == 0 and "full_text when_candidate" in result.stdout
+    rows = listing(config)
+    assert (rows["atom"]["full_text"], rows["rss"]["full_text"]) == ("when_candidate",
+                                                                       "when_candidate")
+    result = monitor("check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    store = Store.open(tmp_path / "state" / "monitor.db")
+    try:
+        assert {f.name: f.full_text for f in store.cli_feeds()} == {"atom": "when_candidate"}
+        skipped = store.db.execute("SELECT count(*) FROM articles WHERE source = 'summary'"
+                                   " AND note LIKE '%when_candidate%'").fetchone()[0]
+    finally:
+        store.close()
+    pages = [p for p, _ in seen if not p.startswith("/feeds/")]
+    assert skipped > 0 and len(pages) < 20, "pages read only for the candidates"
 
 
 def test_made_up_names_follow_the_config_rule_and_are_unique() -> None:

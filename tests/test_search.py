@@ -57,9 +57,15 @@ def add_article(store: Store, guid: str, title: str, text: str, when: datetime) 
     return entry_id
 
 
-def filled(path: Path) -> tuple[Store, dict[str, int]]:
+def filled(path: Path, *, old: bool = False) -> tuple[Store, dict[str, int]]:
+    """A database with the articles; ``old``: one of an older schema, whose feeds table may
+    lack columns ``sync_feeds`` writes today, so the feed row is inserted as it was then."""
     store = Store.open(path)
-    store.sync_feeds([FEED])
+    if old:
+        with store.transaction() as db:
+            db.execute("INSERT INTO feeds (name, url) VALUES (?, ?)", [FEED.name, FEED.url])
+    else:
+        store.sync_feeds([FEED])
     ids = {guid: add_article(store, guid, title, text, NOW - timedelta(days=age))
            for guid, (title, text, age) in ARTICLES.items()}
     return store, ids
@@ -160,7 +166,7 @@ def test_the_migration_indexes_the_articles_of_an_older_database(
     before = names.index("0011_search")
     with monkeypatch.context() as patch:
         patch.setattr("monitor.store.MIGRATIONS", MIGRATIONS[:before])
-        old, ids = filled(db)
+        old, ids = filled(db, old=True)
         old.close()
     with sqlite3.connect(db) as conn:
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles_fts'"

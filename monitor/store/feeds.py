@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from monitor.errors import StoreError
-from monitor.model import Alert, Feed, FeedState, PollResult
+from monitor.model import Alert, Feed, FeedState, FullText, PollResult
 from monitor.net.urls import redact_url
 from monitor.store.codec import dt_in, dt_out
 
@@ -56,6 +56,13 @@ def migrate_feeds(db: sqlite_utils.Database) -> None:
                " WHERE origin = 'cli' AND removed_at IS NULL")
 
 
+def migrate_feed_full_text(db: sqlite_utils.Database) -> None:
+    """A feed's ``full_text`` setting: ``always`` (the default) or ``when_candidate``, stored
+    for command-line feeds (the config holds its own) and shown for every feed."""
+    db.execute("ALTER TABLE feeds ADD COLUMN full_text TEXT NOT NULL DEFAULT 'always'"
+               " CHECK (full_text IN ('always', 'when_candidate'))")
+
+
 @dataclass(frozen=True)
 class FeedRow:
     """A feed as ``monitor feeds list`` shows it: its settings, its state and how many entries
@@ -77,12 +84,13 @@ class FeedRow:
     consecutive_failures: int = 0
     entries: int = 0
     added_at: datetime | None = None
+    full_text: FullText = "always"
 
 
 _ROW = ("SELECT f.name, f.url, f.origin, f.tags, f.interval, f.title, f.status, f.status_since,"
         " f.last_status, f.last_success_at, f.last_error, f.last_polled_at, f.next_poll_at,"
         " f.consecutive_failures, (SELECT count(*) FROM entries e WHERE e.feed = f.name),"
-        " f.added_at FROM feeds f WHERE f.removed_at IS NULL")
+        " f.added_at, f.full_text FROM feeds f WHERE f.removed_at IS NULL")
 
 
 # The poll state of a feed that starts afresh.
@@ -97,7 +105,8 @@ def _feed_row(r: Sequence[Any]) -> FeedRow:
                    interval=r[4], title=r[5], status=r[6], status_since=dt_in(r[7]),
                    last_status=r[8], last_success_at=dt_in(r[9]), last_error=r[10],
                    last_polled_at=dt_in(r[11]), next_poll_at=dt_in(r[12]),
-                   consecutive_failures=r[13], entries=r[14], added_at=dt_in(r[15]))
+                   consecutive_failures=r[13], entries=r[14], added_at=dt_in(r[15]),
+                   full_text=r[16])
 
 
 def clash_error(name: str) -> StoreError:
@@ -140,8 +149,8 @@ class FeedQueries:
                 db.execute(f"UPDATE feeds SET {_FRESH} WHERE name = ?"  # noqa: S608 - constant
                            " AND removed_at IS NOT NULL AND url != ?", [feed.name, feed.url])
                 db.execute(
-                    "INSERT INTO feeds (name, url, origin, tags, interval) VALUES"
-                    " (?, ?, 'config', ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                    "INSERT INTO feeds (name, url, origin, tags, interval, full_text) VALUES"
+                    " (?, ?, 'config', ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
                     " etag = CASE WHEN feeds.url != excluded.url THEN NULL ELSE feeds.etag END,"
                     " last_modified = CASE WHEN feeds.url != excluded.url THEN NULL"
                     " ELSE feeds.last_modified END,"
@@ -149,9 +158,10 @@ class FeedQueries:
                     " ELSE feeds.moved_to END,"
                     " moved_from = CASE WHEN feeds.url != excluded.url THEN NULL"
                     " ELSE feeds.moved_from END, url = excluded.url, origin = 'config',"
-                    " tags = excluded.tags, interval = excluded.interval, removed_at = NULL",
+                    " tags = excluded.tags, interval = excluded.interval,"
+                    " full_text = excluded.full_text, removed_at = NULL",
                     [feed.name, feed.url, json.dumps(list(feed.tags), ensure_ascii=False),
-                     feed.interval])
+                     feed.interval, feed.full_text])
 
     def feed_state(self, name: str) -> FeedState:
         """What the store remembers of feed ``name``; ``url`` is where it is polled (its
@@ -216,14 +226,16 @@ class FeedQueries:
                 raise StoreError(f"{redact_url(feed.url)} is already feed {same[0]!r} "
                                  f"({where})")
             values = [feed.url, json.dumps(list(feed.tags), ensure_ascii=False), feed.interval,
-                      title, dt_out(now)]
+                      title, dt_out(now), feed.full_text]
             if row is None:
-                db.execute("INSERT INTO feeds (url, tags, interval, title, added_at, name,"
-                           " origin) VALUES (?, ?, ?, ?, ?, ?, 'cli')", [*values, feed.name])
+                db.execute("INSERT INTO feeds (url, tags, interval, title, added_at, full_text,"
+                           " name, origin) VALUES (?, ?, ?, ?, ?, ?, ?, 'cli')",
+                           [*values, feed.name])
                 return
             # A removed feed's row (kept for its entries): a fresh start.
             db.execute("UPDATE feeds SET url = ?, tags = ?, interval = ?, title = ?,"  # noqa: S608
-                       f" added_at = ?, origin = 'cli', removed_at = NULL, {_FRESH}"
+                       " added_at = ?, full_text = ?, origin = 'cli', removed_at = NULL,"
+                       f" {_FRESH}"
                        " WHERE name = ?", [*values, feed.name])
 
     def remove_feed(self, name: str, now: datetime | None = None) -> bool:
@@ -264,10 +276,11 @@ class FeedQueries:
 
     def cli_feeds(self) -> list[Feed]:
         """The command-line feeds, by name."""
-        rows = self.db.execute("SELECT name, url, interval, tags FROM feeds WHERE origin = 'cli'"
-                               " AND removed_at IS NULL ORDER BY name").fetchall()
+        rows = self.db.execute("SELECT name, url, interval, tags, full_text FROM feeds"
+                               " WHERE origin = 'cli' AND removed_at IS NULL ORDER BY name"
+                               ).fetchall()
         return [Feed(name=r[0], url=r[1], interval=r[2] or FALLBACK_INTERVAL,
-                     tags=tuple(json.loads(r[3] or "[]"))) for r in rows]
+                     tags=tuple(json.loads(r[3] or "[]")), full_text=r[4]) for r in rows]
 
     def feed_rows(self) -> list[FeedRow]:
         """Every feed of the database (config and command line, not removed), by name, with its
