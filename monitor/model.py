@@ -49,6 +49,7 @@ class FeedState:
     status: str = "active"  # active | failing | gone (the feed's health)
     last_success_at: datetime | None = None  # the last poll that got an answer (ok or 304)
     moved_from: str | None = None  # the URL a permanent redirect moved it away from
+    body_hash: str | None = None  # of the last feed body processed (``sources.body_hash``)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class PollResult:
     cache_lifetime: int | None = None  # seconds, from Cache-Control max-age / Expires
     ttl: int | None = None  # seconds, from RSS <ttl>
     moved_to: str | None = None  # the new URL when every redirect hop was permanent (301/308)
+    body_hash: str | None = None  # of the body answered (200): the same next time, no parse
 
 
 ArticleSource = Literal["page", "summary"]

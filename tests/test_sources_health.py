@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from monitor import sources
 from monitor.cli import build_context
 from monitor.config import load_config
 from monitor.pipeline import Context, poll_feed, run_once
@@ -191,6 +193,32 @@ def test_conditional_get_echoes_validators_byte_for_byte_and_304_is_cheap(
     assert state.last_status == "not_modified" and state.etag == etag
 
 
+def test_the_same_body_without_validators_is_parsed_once(
+        make: Make, script: Script, monkeypatch: pytest.MonkeyPatch) -> None:
+    script.on("/feed", Reply(200, rss(ATTACK)), Reply(200, rss(ATTACK)),
+              Reply(200, rss(ATTACK, UNDATED)))
+    parsed: list[str] = []
+    real = sources.parse
+
+    def counted(name: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr("monitor.sources.parse", counted)
+    ctx, clock = make()
+    assert poll(ctx) == "ok" and len(parsed) == 1
+    clock.now += timedelta(hours=2)
+    assert poll(ctx) == "not_modified", "the same bytes again: nothing to parse"
+    assert len(parsed) == 1
+    state = ctx.store.feed_state("f")
+    assert state.last_status == "not_modified" and state.last_success_at == clock.now
+    clock.now += timedelta(hours=2)
+    assert poll(ctx) == "ok" and len(parsed) == 2, "a changed body is parsed"
+    assert ctx.store.db.execute("SELECT count(*) FROM entries").fetchone()[0] == 2
+    assert sources.body_hash(b"x", 200) != sources.body_hash(b"x", 100), \
+        "a new entry limit reads the same body again"
+
+
 @pytest.mark.parametrize(("headers", "ttl", "least", "most"), [
     ({"Cache-Control": "max-age=7200"}, None, 7200, 7920),
     ({"Cache-Control": "max-age=10"}, None, 3600, 3960),
@@ -236,7 +264,7 @@ def test_failing_then_recovered_raises_one_notice_each_and_resends_nothing(
     assert all(900 <= w <= 86400 for w in waits)
     assert operator_titles(ctx) == ["news-monitor: feed 'f' is failing"], "told once"
     clock.now += timedelta(days=1)
-    assert poll(ctx) == "ok"
+    assert poll(ctx) == "not_modified", "an answer (the first body again: not parsed)"
     state = ctx.store.feed_state("f")
     assert state.status == "active" and state.consecutive_failures == 0
     assert operator_titles(ctx)[-1] == "news-monitor: feed 'f' has recovered"
@@ -278,7 +306,7 @@ def test_a_redirect_back_is_refused_no_flapping(make: Make, script: Script) -> N
     poll(ctx)
     assert ctx.store.feed_state("f").url.endswith("/b")
     clock.now += timedelta(days=1)
-    assert poll(ctx) == "ok"  # /b → 308 → /a, which answers
+    assert poll(ctx) == "not_modified"  # /b → 308 → /a, which answers (the same body)
     assert ctx.store.feed_state("f").url.endswith("/b"), "not moved back"
 
 

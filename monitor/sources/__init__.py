@@ -27,7 +27,7 @@ from monitor.sources.jsonfeed import looks_like_json_feed, parse_json_feed
 from monitor.sources.text import clean_text, html_to_text
 from monitor.sources.xmlguard import first_entries
 
-__all__ = ["parse", "poll"]
+__all__ = ["body_hash", "parse", "poll"]
 
 log = logging.getLogger(__name__)
 ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
@@ -65,10 +65,23 @@ def poll(feed: Feed, state: FeedState | None, client: GuardedClient,
         return PollResult(feed=feed.name, status="error", http_status=response.status,
                           error=f"HTTP {response.status} from {redact_url(response.url)}",
                           retry_after=parse_retry_after(response.headers.get("retry-after")))
+    digest = body_hash(response.content, max_entries)
+    if state and state.body_hash == digest:  # a server without validators, nothing new
+        return PollResult(feed=feed.name, status="not_modified", http_status=response.status,
+                          etag=response.headers.get("etag"),
+                          last_modified=response.headers.get("last-modified"),
+                          cache_lifetime=lifetime, moved_to=moved, body_hash=digest)
     result = parse(feed.name, response, max_entries)
     if result.status != "ok":
         return result
-    return replace(result, cache_lifetime=lifetime, moved_to=moved)
+    return replace(result, cache_lifetime=lifetime, moved_to=moved, body_hash=digest)
+
+
+def body_hash(content: bytes, max_entries: int) -> str:
+    """What identifies a feed body as processed: the same bytes read with the same entry
+    limit are parsed once (a feed parsed once per change, also from a server that sends no
+    ETag or Last-Modified, or ignores them)."""
+    return hashlib.sha256(b"%d\n%s" % (max_entries, content)).hexdigest()
 
 
 def _moved_to(response: Response) -> str | None:

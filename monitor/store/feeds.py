@@ -56,6 +56,12 @@ def migrate_feeds(db: sqlite_utils.Database) -> None:
                " WHERE origin = 'cli' AND removed_at IS NULL")
 
 
+def migrate_feed_body_hash(db: sqlite_utils.Database) -> None:
+    """The hash of the last feed body processed (``sources.body_hash``): a feed that answers
+    the same bytes again, without validators, is not parsed again."""
+    db.execute("ALTER TABLE feeds ADD COLUMN body_hash TEXT")
+
+
 def migrate_feed_full_text(db: sqlite_utils.Database) -> None:
     """A feed's ``full_text`` setting: ``always`` (the default) or ``when_candidate``, stored
     for command-line feeds (the config holds its own) and shown for every feed."""
@@ -97,7 +103,7 @@ _ROW = ("SELECT f.name, f.url, f.origin, f.tags, f.interval, f.title, f.status, 
 _FRESH = ("etag = NULL, last_modified = NULL, last_status = NULL, last_error = NULL,"
           " http_status = NULL, consecutive_failures = 0, last_polled_at = NULL,"
           " next_poll_at = NULL, last_success_at = NULL, status = 'active', status_since = NULL,"
-          " moved_to = NULL, moved_from = NULL, poll_interval = NULL")
+          " moved_to = NULL, moved_from = NULL, poll_interval = NULL, body_hash = NULL")
 
 
 def _feed_row(r: Sequence[Any]) -> FeedRow:
@@ -157,7 +163,9 @@ class FeedQueries:
                     " moved_to = CASE WHEN feeds.url != excluded.url THEN NULL"
                     " ELSE feeds.moved_to END,"
                     " moved_from = CASE WHEN feeds.url != excluded.url THEN NULL"
-                    " ELSE feeds.moved_from END, url = excluded.url, origin = 'config',"
+                    " ELSE feeds.moved_from END,"
+                    " body_hash = CASE WHEN feeds.url != excluded.url THEN NULL"
+                    " ELSE feeds.body_hash END, url = excluded.url, origin = 'config',"
                     " tags = excluded.tags, interval = excluded.interval,"
                     " full_text = excluded.full_text, removed_at = NULL",
                     [feed.name, feed.url, json.dumps(list(feed.tags), ensure_ascii=False),
@@ -169,13 +177,14 @@ class FeedQueries:
         row = self.db.execute(
             "SELECT coalesce(moved_to, url), etag, last_modified, last_status, last_error,"
             " consecutive_failures, last_polled_at, next_poll_at, status, last_success_at,"
-            " moved_from FROM feeds WHERE name = ?", [name]).fetchone()
+            " moved_from, body_hash FROM feeds WHERE name = ?", [name]).fetchone()
         if row is None:
             raise StoreError(f"feed {name!r} is not in the database")
         return FeedState(url=row[0], etag=row[1], last_modified=row[2], last_status=row[3],
                          last_error=row[4], consecutive_failures=row[5],
                          last_polled_at=dt_in(row[6]), next_poll_at=dt_in(row[7]),
-                         status=row[8], last_success_at=dt_in(row[9]), moved_from=row[10])
+                         status=row[8], last_success_at=dt_in(row[9]), moved_from=row[10],
+                         body_hash=row[11])
 
     def record_poll(self, result: PollResult, now: datetime, next_poll_at: datetime | None, *,
                     status: str | None = None, interval: int | None = None,
@@ -198,11 +207,12 @@ class FeedQueries:
                 " status_since = CASE WHEN ? IS NOT NULL AND ? != status THEN ?"
                 " ELSE status_since END, status = coalesce(?, status),"
                 " poll_interval = coalesce(?, poll_interval),"
+                " body_hash = coalesce(?, body_hash),"
                 " last_polled_at = ?, next_poll_at = ? WHERE name = ?",
                 [result.status, result.error, result.http_status, failed, failed, result.etag,
                  failed, result.last_modified, failed, dt_out(now), status, status,
-                 dt_out(now), status, interval, dt_out(now), dt_out(next_poll_at),
-                 result.feed])
+                 dt_out(now), status, interval, result.body_hash, dt_out(now),
+                 dt_out(next_poll_at), result.feed])
             if moved_to is not None:
                 db.execute("UPDATE feeds SET moved_from = coalesce(moved_to, url),"
                            " moved_to = ? WHERE name = ?", [moved_to, result.feed])

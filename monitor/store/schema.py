@@ -11,7 +11,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from monitor.store.feed_health import migrate_feed_health
-from monitor.store.feeds import migrate_feed_full_text, migrate_feeds
+from monitor.store.feeds import migrate_feed_body_hash, migrate_feed_full_text, migrate_feeds
 from monitor.store.near import migrate_fingerprints_v2
 from monitor.store.recipients import migrate_recipients
 from monitor.store.retention import migrate_retention
@@ -196,6 +196,7 @@ MIGRATIONS: list[Migration] = [
     ("0012_fingerprints_v2", migrate_fingerprints_v2),
     ("0013_ingest_path", _ingest_path),
     ("0014_feed_full_text", migrate_feed_full_text),
+    ("0015_feed_body_hash", migrate_feed_body_hash),
 ]
 
 # Migrations that rebuild a table other tables point at: run with foreign keys off (SQLite's
