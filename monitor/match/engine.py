@@ -10,6 +10,11 @@ The scope gives the match its entities (all named there), terms (the rule's), ev
 of the rule's ``all`` and ``any`` parts there, with their offsets in the article), snippet and
 marks. :func:`evaluate` is shared by :func:`match` and :func:`monitor.match.explain.explain`, so
 the two always agree.
+
+Most fields hold nothing a rule needs, so a rule is looked for in a field's scopes only when the
+parts found anywhere in the field could qualify it (:func:`possible`): a scope holds no more than
+its field, so this changes no outcome, and a field where no rule is possible is never split into
+placed hits or mapped back to its original text (see :mod:`.field`).
 """
 
 from __future__ import annotations
@@ -62,6 +67,18 @@ def has_all(rule: Rule, found: Found) -> bool:
     return all(found[p] for p in rule.all)
 
 
+def possible(rule: Rule, field: FieldText) -> bool:
+    """The parts of ``rule`` found anywhere in ``field`` could qualify it: every ``all`` part,
+    and one ``any`` part or the threshold. A scope holds no more than its field, so a rule that
+    is not possible has no scope there; most fields hold nothing a rule needs."""
+    if not all(field.holds(p) for p in rule.all):
+        return False
+    if rule.threshold is not None:
+        held = {p: p.weight for p in (*rule.all, *rule.any) if field.holds(p)}
+        return sum(held.values(), Fraction(0)) >= rule.threshold
+    return not rule.any or any(field.holds(p) for p in rule.any)
+
+
 def qualifies(rule: Rule, found: Found) -> bool:
     """The rule matches on ``found``: every ``all`` part, and one ``any`` part or the threshold."""
     if not has_all(rule, found):
@@ -108,7 +125,7 @@ def window_scopes(
     # per sentence, the run of consecutive unvetoed sentences it belongs to (-1: vetoed)
     segment: list[int] = []
     run = 0
-    for index in range(len(field.sentences)):
+    for index in range(len(field.spans)):
         if index in vetoed:
             segment.append(-1)
             run += 1
@@ -185,8 +202,8 @@ def _build(
         key=lambda h: (h.sentence, h.start),
     )
     evidence = evidence_of(field, name, scope.hits, names)
-    lo = field.sentences[scope.first_sentence].start
-    hi = field.sentences[scope.last_sentence].end
+    lo = field.spans[scope.first_sentence][0]
+    hi = field.spans[scope.last_sentence][1]
     spans = [(e.start, e.end) for e in evidence]
     snippet, marks = cut(field.text, lo, hi, spans, field.span(_strongest(scope.hits)))
     return Match(
@@ -236,6 +253,8 @@ def evaluate(article: Article, ruleset: RuleSet) -> tuple[Outcome, ...]:
             fields.append((name, cache[text]))
         outcome = Outcome(rule, tuple(fields))
         for name, field in fields:
+            if not possible(rule, field):
+                continue
             scope = find_scope(rule, field, vetoed(rule, field))
             if scope is not None:
                 found = _build(rule, field, name, scope, names)

@@ -6,6 +6,11 @@ character) into one text, which the lexicon's automaton reads once; each hit is 
 its sentence. Entity mentions do not overlap: where they do, the longest wins, so "Hezbollah"
 inside "Kataib Hezbollah", or "Iraq" inside "Islamic Resistance in Iraq", is not a mention of its
 own. Within a term list, hits are read left to right, the longest at each place.
+
+Only the sentences, their normalised text and the raw hits are made at once: most fields hold
+nothing a rule needs (:meth:`FieldText.holds` tells), and placing the hits (sentence and word of
+each) and each sentence's map back to the original text (:func:`normalise_with_map`, for
+evidence) are left until they are asked for.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from monitor.match.lexicon import Hit, Lexicon, leftmost_longest
-from monitor.match.normalise import normalise_with_map
+from monitor.match.normalise import normalise, normalise_with_map
 from monitor.match.ruleset import Part
 from monitor.match.sentences import split_sentences
 
@@ -47,46 +53,79 @@ class FieldHit:
 
 
 class FieldText:
-    """A field's sentences and every hit of every list in it, by list key."""
+    """A field's sentences (``spans``: their offsets in ``text``) and every hit of every list in
+    it, by list key."""
 
     def __init__(self, text: str, lexicon: Lexicon) -> None:
         self.text = text
-        sentences = []
-        words = 0
-        for start, end in split_sentences(text):
-            norm, origin = normalise_with_map(text[start:end])
-            word_starts = [m.start() for m in _WORD.finditer(norm)]
-            sentences.append(Sentence(start, end, norm, origin, words, word_starts))
-            words += len(word_starts)
-        self.sentences = tuple(sentences)
+        self.spans = tuple(split_sentences(text))  # (start, end) of each sentence in ``text``
+        self._norms = [normalise(text[start:end]) for start, end in self.spans]
         self._bases: list[int] = []
         position = 0
-        for sentence in self.sentences:
+        for norm in self._norms:
             self._bases.append(position)
-            position += len(sentence.norm) + 1
-        joined = "\n".join(s.norm for s in self.sentences)
-        self._hits = self._sort(lexicon, lexicon.scan(joined), len(joined))
-        self.entities = tuple(
-            sorted(
-                (h for key, hits in self._hits.items() if key.startswith("kind:") for h in hits),
-                key=lambda h: (h.sentence, h.start),
-            )
+            position += len(norm) + 1
+        joined = "\n".join(self._norms)
+        self._size = len(joined)
+        self._order = {key: i for i, key in enumerate(lexicon.keys)}
+        self._raw = lexicon.scan(joined)
+        self._found = {(hit.key, hit.label) for hit in self._raw}
+        self._lists = {key for key, _ in self._found}
+        self._origins: dict[int, list[int]] = {}
+        self._parts: dict[Part, tuple[FieldHit, ...]] = {}
+
+    def holds(self, part: Part) -> bool:
+        """False when ``part`` is found nowhere in the field (True does not mean it is kept:
+        a longer mention may take its place)."""
+        if part.label is None:
+            return part.key in self._lists
+        return (part.key, part.label) in self._found
+
+    @cached_property
+    def sentences(self) -> tuple[Sentence, ...]:
+        """The sentences with their maps back to the original text and their words."""
+        words = self._words
+        return tuple(
+            Sentence(start, end, norm, self._origin(i), words[i][0], words[i][1])
+            for i, ((start, end), norm) in enumerate(zip(self.spans, self._norms, strict=True))
         )
 
-    def _sort(self, lexicon: Lexicon, raw: list[Hit], size: int) -> dict[str, tuple[FieldHit, ...]]:
-        order = {key: i for i, key in enumerate(lexicon.keys)}
+    @cached_property
+    def _words(self) -> list[tuple[int, list[int]]]:
+        """For each sentence, the position of its first word in the field and where in its
+        normalised text its words start."""
+        out = []
+        words = 0
+        for norm in self._norms:
+            starts = [m.start() for m in _WORD.finditer(norm)]
+            out.append((words, starts))
+            words += len(starts)
+        return out
+
+    def _origin(self, index: int) -> list[int]:
+        origin = self._origins.get(index)
+        if origin is None:
+            start, end = self.spans[index]
+            norm, origin = normalise_with_map(self.text[start:end])
+            assert norm == self._norms[index]
+            self._origins[index] = origin
+        return origin
+
+    @cached_property
+    def _hits(self) -> dict[str, tuple[FieldHit, ...]]:
         by_key: dict[str, list[Hit]] = {}
-        for hit in raw:
+        for hit in self._raw:
             by_key.setdefault(hit.key, []).append(hit)
         out: dict[str, tuple[FieldHit, ...]] = {}
         for key, hits in by_key.items():
             if not key.startswith("kind:"):
                 out[key] = tuple(self._place(h) for h in leftmost_longest(hits))
+        order = self._order
         entities = sorted(
             (h for key, hits in by_key.items() if key.startswith("kind:") for h in hits),
             key=lambda h: (h.start - h.end, h.start, h.folded, not h.exact, order[h.key]),
         )
-        taken = bytearray(size)
+        taken = bytearray(self._size)
         kept: dict[str, list[FieldHit]] = {}
         for hit in entities:
             if taken.find(1, hit.start, hit.end) != -1:
@@ -97,26 +136,37 @@ class FieldText:
             out[key] = tuple(sorted(placed, key=lambda h: (h.sentence, h.start)))
         return out
 
+    @cached_property
+    def entities(self) -> tuple[FieldHit, ...]:
+        return tuple(
+            sorted(
+                (h for key, hits in self._hits.items() if key.startswith("kind:") for h in hits),
+                key=lambda h: (h.sentence, h.start),
+            )
+        )
+
     def _place(self, hit: Hit) -> FieldHit:
         index = bisect.bisect_right(self._bases, hit.start) - 1
-        sentence = self.sentences[index]
         start = hit.start - self._bases[index]
-        local = bisect.bisect_right(sentence.word_starts, start) - 1
-        word = sentence.first_word + max(local, 0)
+        first_word, word_starts = self._words[index]
+        local = bisect.bisect_right(word_starts, start) - 1
+        word = first_word + max(local, 0)
         return FieldHit(index, start, hit.end - self._bases[index], word, hit.label, hit.key)
 
     def hits(self, key: str) -> tuple[FieldHit, ...]:
         return self._hits.get(key, ())
 
     def part_hits(self, part: Part) -> tuple[FieldHit, ...]:
-        hits = self.hits(part.key)
-        if part.label is not None:
-            hits = tuple(h for h in hits if h.label == part.label)
+        hits = self._parts.get(part)
+        if hits is None:
+            hits = self.hits(part.key)
+            if part.label is not None:
+                hits = tuple(h for h in hits if h.label == part.label)
+            self._parts[part] = hits
         return hits
 
     def span(self, hit: FieldHit) -> tuple[int, int]:
         """The hit's offsets in the original text of the field."""
-        sentence = self.sentences[hit.sentence]
-        return sentence.start + sentence.origin[hit.start], sentence.start + sentence.origin[
-            hit.end - 1
-        ] + 1
+        start = self.spans[hit.sentence][0]
+        origin = self._origin(hit.sentence)
+        return start + origin[hit.start], start + origin[hit.end - 1] + 1

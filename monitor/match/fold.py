@@ -3,7 +3,9 @@
 Only the aliases of entities marked ``transliterated: true`` are folded, and only those long
 enough to stay specific (see :func:`foldable`); the article text gets a second, folded view
 (:func:`fold_view`) that keeps a map back to the normalised text. Both sides are normalised first
-(so apostrophes inside words are already gone: "Kata'ib", "Kata’ib", "Kataʿib" → "kataib").
+(so apostrophes inside words are already gone: "Kata'ib", "Kata’ib", "Kataʿib" → "kataib"). A
+lexicon folds only the stretches of a text where a folded alias could be (:mod:`.foldgate`), which
+finds what folding the whole text would.
 
 Folding a text, word by word:
 

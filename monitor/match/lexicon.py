@@ -16,37 +16,32 @@ Two small morphological allowances, so the lists stay short, are added as extra 
 
 A key written as a word or phrase of its own wins over the same text made by an allowance.
 The aliases of entities marked ``transliterated`` are also added, folded (:mod:`.fold`), to a
-second automaton that runs over the folded view of the text.
+second automaton, which finds them where the folded view of the text has them.
+
+How a scan stays cheap: the automaton reads the text's boundary view, so it reports only hits on
+word boundaries (:mod:`.bounded`); the text is folded only around the few places a cheap
+projection says a folded key could be (:mod:`.foldgate`); hits are named tuples (:class:`Hit`).
+The hits are the same, in the same order, as one automaton over the text with a check of both
+ends of each raw hit, followed by the folded automaton over the whole folded view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
-import ahocorasick
-
-from monitor.match.fold import fold_view, foldable, skeleton
+from monitor.match.bounded import Bounded, Payloads, boundary_view
+from monitor.match.fold import foldable, skeleton
+from monitor.match.foldgate import FoldGate
+from monitor.match.hit import Hit, Payload
 from monitor.match.normalise import is_arabic, normalise
+
+__all__ = ["Hit", "Lexicon", "Payload", "alias_key", "leftmost_longest"]
 
 _PROCLITICS = tuple(
     first + second
     for first in ("", "و", "ف")
     for second in ("", "ال", "بال", "كال", "لل", "ب", "ك", "ل")
 )[1:]
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One occurrence in a normalised text: character span and label (entity id or term)."""
-
-    start: int
-    end: int
-    label: str
-    key: str = ""  # the list: "kind:<kind>" or "terms:<name>"
-    exact: bool = True  # False when found through an allowance (proclitic, plural)
-    folded: bool = False  # True when found through transliteration folding
 
 
 def _core(alias: str) -> str:
@@ -65,19 +60,6 @@ def _latin_end(text: str) -> bool:
     return text[-1].isascii() and text[-1].isalpha()
 
 
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def _bounded(text: str, start: int, end: int) -> bool:
-    return (start == 0 or not _is_word(text[start - 1])) and (
-        end == len(text) or not _is_word(text[end])
-    )
-
-
-Payload = tuple[str, str, bool]  # (list key, label, exact)
-
-
 class _Table:
     """Key text → the lists it belongs to; the first label a list gives a key wins."""
 
@@ -88,22 +70,12 @@ class _Table:
         if text:
             self.rows.setdefault(text, {}).setdefault(key, (label, exact))
 
-    def automaton(self) -> Any | None:
-        if not self.rows:
-            return None
-        automaton = ahocorasick.Automaton()
-        for text, lists in self.rows.items():
-            payloads = tuple((key, label, exact) for key, (label, exact) in lists.items())
-            automaton.add_word(text, (len(text), payloads))
-        automaton.make_automaton()
-        return automaton
-
-
-def _scan(automaton: Any, text: str) -> Iterable[tuple[int, int, tuple[Payload, ...]]]:
-    for last, (size, payloads) in automaton.iter(text):
-        start, end = last + 1 - size, last + 1
-        if _bounded(text, start, end):
-            yield start, end, payloads
+    def payloads(self) -> dict[str, Payloads]:
+        """Key text → its payloads, ``(list key, label, exact)`` for each list that holds it."""
+        return {
+            text: tuple((key, label, exact) for key, (label, exact) in lists.items())
+            for text, lists in self.rows.items()
+        }
 
 
 def leftmost_longest(hits: Iterable[Hit]) -> list[Hit]:
@@ -150,24 +122,25 @@ class Lexicon:
                 if not plural and label in transliterated and foldable(text):
                     folded.add(skeleton(text), key, label, exact=False)
         self.size = len(table.rows) + len(folded.rows)  # keys in the automata
-        self._automaton = table.automaton()
-        self._folded = folded.automaton()
+        self._rows = table.payloads()
+        self._folded_rows = folded.payloads()
+        self._gate = FoldGate(self._folded_rows) if self._folded_rows else None
+        marks = self._gate.marks if self._gate is not None else ()
+        self._exact = Bounded(self._rows, marks)
 
     @property
     def keys(self) -> tuple[str, ...]:
         return self._keys
 
     def scan(self, text: str) -> list[Hit]:
-        """Every hit of every list in the normalised ``text``, overlapping ones included."""
-        hits: list[Hit] = []
-        if self._automaton is not None and text:
-            for start, end, payloads in _scan(self._automaton, text):
-                hits.extend(Hit(start, end, label, key, exact) for key, label, exact in payloads)
-        if self._folded is not None and text:
-            view = fold_view(text)
-            for start, end, payloads in _scan(self._folded, view.text):
-                lo, hi = view.span(start, end)
-                hits.extend(Hit(lo, hi, label, key, False, True) for key, label, _ in payloads)
+        """Every hit of every list in the normalised ``text``, overlapping ones included: by end
+        offset, longest first, the folded hits last."""
+        if not text:
+            return []
+        view = boundary_view(text)
+        hits, chains = self._exact.scan(text, view)
+        if self._gate is not None:
+            hits += self._gate.hits(text, view, chains)
         return hits
 
     def find(self, key: str, text: str) -> list[Hit]:

@@ -46,6 +46,13 @@ class Part:
     key: str  # the lexicon list it is found with: "kind:<kind>" or "terms:<name>"
     label: str | None = None  # for an entity part, the entity id the hits must carry
     weight: Fraction = Fraction(1)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # parts are dict keys in every evaluation: hash them once
+        object.__setattr__(self, "_hash", hash((self.kind, self.ref, self.key, self.label)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.ref}"

@@ -19,20 +19,19 @@ _ABBREVIATIONS = frozenset(
     """.split()
 )
 _END = re.compile(r"[.!?؟]+[\"'”’»)\]]*\s+")
-_LAST_WORD = re.compile(r"(\S+)$")
 _ACRONYM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]?")
 
 
 def _keeps_going(before: str, after: str, punct: str) -> bool:
-    """True when the full stop at the end of ``before`` does not end the sentence."""
-    if after[:1].islower():
+    """True when the full stop at the end of ``before`` does not end the sentence (``after``:
+    the character that follows the stop and the white space after it, if any)."""
+    if after.islower():
         return True
     if not punct.startswith(".") or punct.startswith(".."):
         return False
-    m = _LAST_WORD.search(before)
-    if m is None:
+    if not before or before[-1].isspace():  # no word right before the stop
         return False
-    word = m.group(1).lstrip("\"'“‘(«[")
+    word = before.rsplit(None, 1)[-1].lstrip("\"'“‘(«[")
     if word.lower() in _ABBREVIATIONS:
         return True
     if len(word) == 1 and word.isalpha():
@@ -50,7 +49,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         for m in _END.finditer(body):
             punct = m.group().rstrip()
             cut = m.start() + len(punct)
-            if _keeps_going(body[start : m.start()], body[m.end() :], punct):
+            if _keeps_going(body[start : m.start()], body[m.end() : m.end() + 1], punct):
                 continue
             _add(spans, text, base + start, base + cut)
             start = m.end()

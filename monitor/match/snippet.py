@@ -17,23 +17,23 @@ ELLIPSIS = "…"
 Span = tuple[int, int]
 
 
-def _squash(text: str, start: int, end: int) -> tuple[str, dict[int, int]]:
-    """``text[start:end]`` with white space runs made one space and the edges trimmed, and the
-    offset in the result of every character kept."""
-    out: list[str] = []
-    where: dict[int, int] = {}
-    space = False
-    for i in range(start, end):
-        ch = text[i]
-        if ch.isspace():
-            space = bool(out)
-            continue
-        if space:
-            out.append(" ")
-            space = False
-        where[i] = len(out)
-        out.append(ch)
-    return "".join(out), where
+class _Squashed:
+    """``text[start:end]`` with white space runs made one space and the edges trimmed (``piece``),
+    and where each character that is kept lands in it (:meth:`at`)."""
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self.text, self.start, self.end = text, start, end
+        self.piece = " ".join(text[start:end].split())
+
+    def at(self, i: int) -> int | None:
+        """The offset in ``piece`` of ``text[i]``; None when it was left out (white space, or
+        outside the stretch)."""
+        if not self.start <= i < self.end or self.text[i].isspace():
+            return None
+        before = self.text[self.start : i]
+        words = before.split()
+        offset = len(" ".join(words))
+        return offset + 1 if words and before[-1].isspace() else offset
 
 
 def _window(text: str, lo: int, hi: int, spans: Sequence[Span], focus: Span) -> Span:
@@ -61,20 +61,23 @@ def cut(
 ) -> tuple[str, tuple[Span, ...]]:
     """The snippet of ``text[lo:hi]`` for the evidence ``spans`` (offsets into ``text``), and the
     marks of the evidence in it."""
-    piece, where = _squash(text, lo, hi)
+    squashed = _Squashed(text, lo, hi)
+    piece = squashed.piece
     prefix = suffix = ""
     if len(piece) > SNIPPET_LIMIT and spans:
         start, end = _window(text, lo, hi, spans, focus)
-        piece, where = _squash(text, start, end)
+        squashed = _Squashed(text, start, end)
+        piece = squashed.piece
         prefix = ELLIPSIS if start > lo and piece else ""
         suffix = ELLIPSIS if end < hi and piece else ""
         piece = (prefix + piece + suffix)[:SNIPPET_LIMIT]
     shift = len(prefix)
     marks: list[Span] = []
     for s, e in sorted(spans):
-        if s not in where or e - 1 not in where:
+        first, last = squashed.at(s), squashed.at(e - 1)
+        if first is None or last is None:
             continue
-        a, b = where[s] + shift, where[e - 1] + 1 + shift
+        a, b = first + shift, last + 1 + shift
         if b > len(piece) - len(suffix):
             continue
         if marks and a <= marks[-1][1]:
