@@ -5,10 +5,9 @@ Prints the machine (cores, memory, Python, library versions), installs the peers
 (reported, the other parts still run), adds to each part's JSON the machine, the date, its size
 and budget, how long it took and how much CPU other processes of the machine used meanwhile
 (the cores are shared: each part first waits for them to go under 10 %, two minutes at
-most in all), and
-writes the Markdown table to ``bench/results/README.md`` and into ``bench/README.md`` between
-its markers. Numbers are reported, never asserted: the "issue 8" column is what the issue asks
-for, for comparison.
+most in all), and writes the Markdown table to ``bench/results/README.md`` and, between their
+markers, into ``bench/README.md`` and the project's ``README.md``. Numbers are reported, never
+asserted: the "issue 8" column is what the issue asks for, for comparison.
 
     .venv/bin/python bench/run_all.py [--only e2e polling …] [--skip dedup …]
 """
@@ -35,7 +34,7 @@ from table import render_table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-README = HERE / "README.md"
+READMES = (HERE / "README.md", HERE.parent / "README.md")  # each gets the table between markers
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 LIBRARIES = ("trafilatura", "feedparser", "lxml", "httpx", "pyahocorasick", "sqlite-utils",
              "APScheduler", "courlan")
@@ -247,11 +246,12 @@ def main() -> None:
                             encoding="utf-8")
     table = render_table(RESULTS, summary)
     (RESULTS / "README.md").write_text(table, encoding="utf-8")
-    readme = README.read_text(encoding="utf-8")
-    if START in readme and END in readme:
-        head, rest = readme.split(START, 1)
-        README.write_text(head + START + "\n" + table + END + rest.split(END, 1)[1],
-                          encoding="utf-8")
+    for path in READMES:
+        readme = path.read_text(encoding="utf-8")
+        if START in readme and END in readme:
+            head, rest = readme.split(START, 1)
+            path.write_text(head + START + "\n" + table + END + rest.split(END, 1)[1],
+                            encoding="utf-8")
     print("\n" + table)
     print(f"make bench: {time.perf_counter() - began:.0f} s in all")
 

@@ -73,9 +73,11 @@ def render_table(results: Path, summary: dict[str, Any]) -> str:
         f"| {'FAILED: ' + end['error'][:160] + '; ' if end.get('error') else ''}"
         f"**{_n(end.get('articles_per_s'))} articles/s** ({_n(end.get('seconds'))} s, "
         f"{_n(end.get('cores_busy'))} cores busy on average); peak "
-        f"RSS {_n(end.get('monitor_peak_rss_mib'))} MiB (monitor process), "
-        f"{_n(end.get('peak_tree_rss_mib'))} MiB with its extraction processes (PSS "
-        f"{_n(end.get('peak_tree_pss_mib'))} MiB) | | {_took(summary, 'e2e')} |")
+        f"RSS {_n(end.get('monitor_peak_rss_mib'))} MiB (monitor process); its process "
+        f"tree (fork server, {_n(_get(end, 'extraction_workers', 'started'))} extraction "
+        f"workers started, {_n(end.get('peak_processes'))} processes at most): PSS "
+        f"{_n(end.get('peak_tree_pss_mib'))} MiB (RSS summed "
+        f"{_n(end.get('peak_tree_rss_mib'))} MiB) | | {_took(summary, 'e2e')} |")
     rows.append(
         f"| extraction ceiling | trafilatura alone on the same pages, pool of "
         f"{_n(_get(e2e, 'ceiling', 'processes'))} processes | {_n(pool.get('pages_per_s'))} "

@@ -76,7 +76,7 @@ dropped by one regular expression), the shingles' bytes 0.07 ms, one BLAKE2b cal
 bytes), sorting the hashes and one bisection per bin 0.08 ms; ``bands`` ~0.02 ms. A text of
 20-40 words takes ~0.2 ms (scheme 1: ~0.1 ms): its bins fill over some 20-30 rounds. A MinHash
 library (datasketch, with numpy and scipy) is not worth its weight. ``Store.find_near`` takes
-~0.16 ms at 10,000 stored articles and ~0.22 ms at 1,000,000 (``bench/bench_dedup.py``).
+~0.14 ms at 10,000 stored articles and ~0.27 ms at 1,000,000 (``bench/bench_dedup.py``).
 
 **Short texts.** Under ``MIN_WORDS`` words (a bare feed item, a headline) a few shared phrases
 would make a false near-duplicate: such a fingerprint has no signature and no bands, and is
