@@ -169,7 +169,8 @@ def _stat(pid: int) -> tuple[int, float]:
     return int(fields[1]), sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def descendants(root: int) -> list[int]:
+def _parents() -> dict[int, int]:
+    """Every process of the machine now → its parent's pid."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -177,6 +178,11 @@ def descendants(root: int) -> list[int]:
                 parents[int(entry)] = _stat(int(entry))[0]
             except (OSError, ValueError, IndexError):
                 continue
+    return parents
+
+
+def descendants(root: int) -> list[int]:
+    parents = _parents()
     found, frontier = [], [root]
     while frontier:
         pid = frontier.pop()
@@ -238,13 +244,7 @@ def roles(root: int) -> dict[int, str]:
     and ``resource tracker`` (``multiprocessing``'s, by their command line), ``extraction
     worker`` (a child of the fork server: forked from it, so with its command line), ``other``.
     Processes only: a thread is not one."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents[int(entry)] = _stat(int(entry))[0]
-            except (OSError, ValueError, IndexError):
-                continue
+    parents = _parents()
     found, frontier = {root: "monitor"}, [root]
     while frontier:  # parents before their children
         parent = frontier.pop()
