@@ -271,8 +271,8 @@ def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry], pool: ThreadPo
     knows with another title or summary), in feed order, ``PAGES_AT_ONCE`` at a time, while the
     loop takes them in order: a page is read once, and a feed with many new entries does not
     wait for each page's round trip in turn. Keyed by ``id(entry)``; one page per canonical
-    URL (a second entry with the same URL is a copy, decided in the loop); none for an entry
-    whose page is not wanted (:func:`_wants_page`). Fills ``known`` (for :func:`_seen_now`):
+    URL (a second entry with the same URL is a copy, decided in the loop); for an entry whose
+    page is not wanted (:func:`_wants_page`), its summary article, already done. Fills ``known`` (for :func:`_seen_now`):
     each entry's canonical URL and what the store knew of it."""
     pages: dict[int, Future[Article]] = {}
     urls: set[str] = set()
@@ -288,6 +288,10 @@ def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry], pool: ThreadPo
             urls.add(canonical)
         if _wants_page(feed, entry, ruleset):
             pages[id(entry)] = pool.submit(extract.extract, entry, ctx.client)
+        else:  # decided once, here: the loop takes the summary as it takes a page
+            skipped: Future[Article] = Future()
+            skipped.set_result(_skip(feed, entry))
+            pages[id(entry)] = skipped
     return pages
 
 
@@ -320,11 +324,15 @@ def _page(ctx: Context, feed: Feed, entry: Entry, pages: Mapping[int, Future[Art
     if future is not None:
         return future.result()
     if not _wants_page(feed, entry, ruleset):
-        metrics.page_skipped()
-        log.debug("feed=%s entry=%r page=skipped reason=not a candidate", feed.name,
-                  entry.guid)
-        return extract.from_summary(entry, NOT_A_CANDIDATE)
+        return _skip(feed, entry)
     return extract.extract(entry, ctx.client)
+
+
+def _skip(feed: Feed, entry: Entry) -> Article:
+    """The article of an entry whose page is not read: its title and summary."""
+    metrics.page_skipped()
+    log.debug("feed=%s entry=%r page=skipped reason=not a candidate", feed.name, entry.guid)
+    return extract.from_summary(entry, NOT_A_CANDIDATE)
 
 
 def _when(moment: datetime | None) -> str:

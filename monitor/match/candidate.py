@@ -17,7 +17,7 @@ never read again, even if the rules change.
 
 from __future__ import annotations
 
-from monitor.match.normalise import normalise
+from monitor.match.field import FieldText
 from monitor.match.ruleset import Part, Rule, RuleSet
 
 __all__ = ["ENOUGH", "candidate"]
@@ -36,18 +36,12 @@ def _groups(rule: Rule) -> list[tuple[Part, ...]]:
 
 def candidate(title: str, summary: str, ruleset: RuleSet) -> bool:
     """True when ``title`` and ``summary`` hold ``ENOUGH`` groups of some rule's parts."""
-    text = normalise(title) + "\n" + normalise(summary)
-    if not text.strip():
+    if not (title.strip() or summary.strip()):
         return False
-    found = {(hit.key, hit.label) for hit in ruleset.lexicon.scan(text)}
-    keys = {key for key, _ in found}
-
-    def has(part: Part) -> bool:
-        return part.key in keys if part.label is None else (part.key, part.label) in found
-
+    field = FieldText(f"{title}\n{summary}", ruleset.lexicon)  # scanned as match() scans
     for rule in ruleset.rules:
         groups = _groups(rule)
-        present = sum(1 for group in groups if any(has(p) for p in group))
+        present = sum(1 for group in groups if any(field.holds(p) for p in group))
         if groups and present >= min(ENOUGH, len(groups)):
             return True
     return False
