@@ -29,16 +29,6 @@ _WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
-class Sentence:
-    start: int  # offsets in the field's original text
-    end: int
-    norm: str
-    origin: list[int]  # per character of ``norm``, its offset in the sentence's original text
-    first_word: int  # position of the sentence's first word in the field
-    word_starts: list[int]  # offsets in ``norm`` where its words start
-
-
-@dataclass(frozen=True)
 class FieldHit:
     sentence: int
     start: int  # in the sentence's normalised text
@@ -80,15 +70,6 @@ class FieldText:
         if part.label is None:
             return part.key in self._lists
         return (part.key, part.label) in self._found
-
-    @cached_property
-    def sentences(self) -> tuple[Sentence, ...]:
-        """The sentences with their maps back to the original text and their words."""
-        words = self._words
-        return tuple(
-            Sentence(start, end, norm, self._origin(i), words[i][0], words[i][1])
-            for i, ((start, end), norm) in enumerate(zip(self.spans, self._norms, strict=True))
-        )
 
     @cached_property
     def _words(self) -> list[tuple[int, list[int]]]:
