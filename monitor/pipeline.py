@@ -272,8 +272,9 @@ def _prefetch(ctx: Context, feed: Feed, entries: Sequence[Entry], pool: ThreadPo
     loop takes them in order: a page is read once, and a feed with many new entries does not
     wait for each page's round trip in turn. Keyed by ``id(entry)``; one page per canonical
     URL (a second entry with the same URL is a copy, decided in the loop); for an entry whose
-    page is not wanted (:func:`_wants_page`), its summary article, already done. Fills ``known`` (for :func:`_seen_now`):
-    each entry's canonical URL and what the store knew of it."""
+    page is not wanted (:func:`_wants_page`), its summary article, already done. Fills
+    ``known`` (for :func:`_seen_now`): each entry's canonical URL and what the store knew of
+    it."""
     pages: dict[int, Future[Article]] = {}
     urls: set[str] = set()
     for entry in entries:
