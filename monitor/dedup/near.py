@@ -94,7 +94,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from itertools import groupby, repeat
 from operator import eq
 from typing import Literal
@@ -278,6 +278,7 @@ def fingerprint(text: str) -> Fingerprint:
     return Fingerprint(signature=signature, content_hash=_content_hash(ws), words=len(ws))
 
 
+@lru_cache(maxsize=256)  # an article's buckets are looked up, then stored: computed once
 def bands(fp: Fingerprint) -> tuple[int, ...]:
     """The LSH bucket of each of the ``BANDS`` bands (63-bit ints, to fit SQLite's INTEGER):
     the little-endian BLAKE2b-64 (personalised ``_BAND_SEED``) of the band's ``ROWS`` values as
