@@ -140,6 +140,7 @@ class SeenRequest:
     method: str
     path: str
     headers: dict[str, str]  # lower-cased names; values are the header bytes as latin-1
+    body: bytes = b""  # what a POST sent
 
 
 class ScriptedHandler(BaseHTTPRequestHandler):
@@ -169,8 +170,14 @@ class ScriptedHandler(BaseHTTPRequestHandler):
                 self.request.close()
 
     def do_GET(self) -> None:
-        self.server.seen.append(SeenRequest(self.command, self.path,
-                                            {k.lower(): v for k, v in self.headers.items()}))
+        self._dispatch(b"")
+
+    def do_POST(self) -> None:
+        self._dispatch(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def _dispatch(self, body: bytes) -> None:
+        self.server.seen.append(SeenRequest(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
         route = self.server.routes.get(self.path.partition("?")[0])
         if route is None:
             self.reply(404, b"not found")

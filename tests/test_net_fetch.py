@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import gzip
 import socket
-import socketserver
-import threading
 import time
 import tracemalloc
 import zlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -24,102 +20,21 @@ import pytest
 from monitor import USER_AGENT
 from monitor.errors import BlockedURLError, FetchError
 from monitor.net import GuardedClient, NetConfig
+from tests.conftest import ScriptedHandler, ScriptedServer
 
 pytestmark = pytest.mark.usefixtures("dialled")
 MiB = 1024 * 1024
 
 
-# --- a scriptable test server ------------------------------------------------------------------
+# --- the scriptable test server of conftest: routes by path, every request seen -------------
 
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else a 40 ms delayed-ACK stall per response
-    server: Server
-
-    def do_GET(self) -> None:
-        self._dispatch(b"")
-
-    def do_POST(self) -> None:
-        self._dispatch(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
-    def _dispatch(self, body: bytes) -> None:
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.seen.append(Seen(self.command, self.path, headers, body))
-        route = self.server.routes.get(self.path.partition("?")[0])
-        if route is None:
-            self.reply(404, b"not found")
-        else:
-            route(self)
-
-    def reply(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
-              ) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if "Content-Length" not in (headers or {}):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def redirect(self, location: str, status: int = 302) -> None:
-        self.reply(status, headers={"Location": location})
-
-    def trickle(self, piece: bytes, every: float = 0.1) -> None:
-        while not self.server.stopping.is_set():
-            try:
-                self.wfile.write(piece)
-            except OSError:
-                return
-            time.sleep(every)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.routes: dict[str, Callable[[Handler], None]] = {}
-        self.seen: list[Seen] = []
-        self.stopping = threading.Event()
-
-    def server_bind(self) -> None:  # skip HTTPServer's getfqdn(): no DNS in tests
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients hang up on purpose (caps, deadlines)
-
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.server_port}{path}"
-
-    def paths(self) -> list[str]:
-        return [seen.path for seen in self.seen]
+Server = ScriptedServer
+Handler = ScriptedHandler
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.daemon = True
-    thread.start()
-    yield srv
-    srv.stopping.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(2)
+def server(scripted_server: ScriptedServer) -> ScriptedServer:
+    return scripted_server
 
 
 def resolve_localhost(host: str, port: int) -> list[str]:
