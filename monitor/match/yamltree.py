@@ -2,7 +2,9 @@
 
 PyYAML's ``safe_load`` forgets where things were; the loader composes the node graph with the
 safe loader instead and keeps ``start_mark.line + 1`` on every value, so an error can name the
-file and the line of the offending key or item.
+file and the line of the offending key or item. The node graph is composed by libyaml when
+PyYAML was built with it (its wheels are): ten times faster than the pure-Python loader, with
+the same nodes and marks.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import yaml
 
 from monitor.errors import RuleError
+
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class Located:
 def parse(text: str, path: str) -> Located | None:
     """Compose ``text`` (one YAML document); ``None`` for an empty file."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
