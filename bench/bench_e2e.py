@@ -1,4 +1,4 @@
-"""Benchmark: one ``monitor check`` over the feed farm, and the extraction ceiling, in one run.
+"""Benchmark: ``monitor check`` over the feed farm, and the extraction ceiling, in one run.
 
 1. The farm (``farm.py``) serves ``--articles`` articles (default 2,000) in news feeds of 50
    entries, one outlet per loopback address, each answer delayed ``--delay-ms`` (150 ms).
@@ -20,10 +20,14 @@
    ``--processes`` (default ``os.cpu_count()``) long-lived processes, after a warm-up; and in
    one process over ``--single`` pages (a one-core figure). The pipeline's articles/s as a
    share of the pool's pages/s is the ratio the issue asks to bring to 85 %.
+4. **Rounds** (``--rounds``, default 2): check, ceiling, check, ceiling… on a fresh database
+   each time; the fastest check and the fastest ceiling are reported (interference from the
+   machine's other tenants only ever slows a run down), and ``rounds`` lists every one.
 
 Results: ``bench/results/e2e.json``; nothing is asserted.
 
     .venv/bin/python bench/bench_e2e.py [--articles 2000] [--delay-ms 150] [--processes N]
+                                        [--rounds 2]
 """
 
 from __future__ import annotations
@@ -123,6 +127,8 @@ def ceiling(corpus: Corpus, n: int, processes: int, single: int) -> dict[str, An
     out: dict[str, Any] = {"function": f"{_FIELDS.__module__}.{_FIELDS.__name__}",
                            "pages": n, "processes": processes}
     for label, size, work in (("pool", processes, jobs), ("one_process", 1, jobs[:single])):
+        if not work:
+            continue
         with ctx.Pool(size) as pool:
             pool.map(_extract, jobs[:size * 4])  # warm-up: imports, trafilatura's first call
             start = time.perf_counter()
@@ -140,16 +146,10 @@ def ceiling(corpus: Corpus, n: int, processes: int, single: int) -> dict[str, An
 # --- the parent ------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    spec = Spec(articles=args.articles, seed=args.seed, delay_ms=args.delay_ms)
-    result: dict[str, Any] = {"benchmark": "monitor check over the feed farm, and the "
-                              "extraction ceiling", "articles": spec.articles,
-                              "feeds": spec.feeds, "outlets": min(spec.outlets, spec.feeds),
-                              "delay_ms": spec.delay_ms, "seed": spec.seed}
-    with FarmProcess(spec) as farm, tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        # pages made before the run, so that the farm only serves during it (up to 10,000
-        # articles: ~0.6 GB; above, they are made when asked, the farm's CPU is reported)
-        made = farm.call("/_farm/prerender", "POST") if spec.articles <= 10_000 else {}
+def check(spec: Spec, farm: FarmProcess, args: argparse.Namespace) -> dict[str, Any]:
+    """One ``monitor check`` in a child process on a fresh database; what it measured."""
+    farm.call("/_farm/reset", "POST")
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         corpus = farm.corpus
         feeds = [(f"news-{f}", corpus.feed_url(f)) for f in range(spec.feeds)]
         extra = (f"\n[polling]\nconcurrency = {args.concurrency}\n" if args.concurrency
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sampler.join()
         if code != 0:
             raise SystemExit(f"the check child failed with exit code {code}")
-        e2e = json.loads(out.read_text())
+        e2e: dict[str, Any] = json.loads(out.read_text())
         served = farm.stats()["stats"]
         e2e["farm_cpu_seconds"] = round(cpu_seconds(farm.pid) - farm_cpu0, 2)
         e2e["pages_fetched"] = served.get("news-monitor news-page 200", 0)
@@ -185,17 +185,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         e2e["cores_busy"] = round(e2e["cpu_seconds_total"] / e2e["seconds"], 2)
         e2e.update(tree.report())
         e2e["log_lines"] = sum(1 for _ in log.open(encoding="utf-8"))
-        result["prerender"] = made
+    return e2e
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """``--rounds`` rounds, each a check then the ceiling's pool, interleaved so that a spell
+    of load on this shared machine falls on both sides; the fastest of each is reported (as
+    ``timeit`` does: interference only ever slows a run down), with every round's numbers."""
+    spec = Spec(articles=args.articles, seed=args.seed, delay_ms=args.delay_ms)
+    result: dict[str, Any] = {"benchmark": "monitor check over the feed farm, and the "
+                              "extraction ceiling", "articles": spec.articles,
+                              "feeds": spec.feeds, "outlets": min(spec.outlets, spec.feeds),
+                              "delay_ms": spec.delay_ms, "seed": spec.seed}
+    checks: list[dict[str, Any]] = []
+    pools: list[dict[str, Any]] = []
+    with FarmProcess(spec) as farm:
+        # pages made before the run, so that the farm only serves during it (up to 10,000
+        # articles: ~0.6 GB; above, they are made when asked, the farm's CPU is reported)
+        result["prerender"] = (farm.call("/_farm/prerender", "POST")
+                               if spec.articles <= 10_000 else {})
+        corpus = Corpus(spec, farm.port)
+        for n in range(args.rounds):
+            e2e = check(spec, farm, args)
+            checks.append(e2e)
+            print(f"  check {n + 1}/{args.rounds}: {spec.articles} articles in "
+                  f"{e2e['seconds']} s = {e2e['articles_per_s']} articles/s "
+                  f"({e2e['summary'] or e2e['error']})", flush=True)
+            single = args.single if n == 0 else 0
+            measured = ceiling(corpus, spec.articles, args.processes, single)
+            pools.append(measured["pool"])
+            if n == 0:
+                result["ceiling"] = measured
+            print(f"  ceiling {n + 1}/{args.rounds}: {measured['pool']['pages_per_s']} pages/s "
+                  f"with {args.processes} processes", flush=True)
+    done = [c for c in checks if c["articles_per_s"]]
+    e2e = min(done, key=lambda c: c["seconds"]) if done else checks[0]
     result["end_to_end"] = e2e
-    print(f"  check: {spec.articles} articles in {e2e['seconds']} s = "
-          f"{e2e['articles_per_s']} articles/s ({e2e['summary'] or e2e['error']})", flush=True)
-    result["ceiling"] = ceiling(Corpus(spec, farm.port), spec.articles, args.processes,
-                                args.single)
+    result["ceiling"]["pool"] = max(pools, key=lambda p: p["pages_per_s"])
+    result["rounds"] = [{"check_articles_per_s": c["articles_per_s"],
+                         "check_cpu_seconds": c["cpu_seconds_total"],
+                         "ceiling_pages_per_s": p["pages_per_s"]}
+                        for c, p in zip(checks, pools, strict=True)]
     pool = result["ceiling"]["pool"]
     result["ratio_pipeline_to_ceiling"] = (
         round(e2e["articles_per_s"] / pool["pages_per_s"], 3) if e2e["articles_per_s"] else None)
-    print(f"  ceiling: {pool['pages_per_s']} pages/s with {args.processes} processes; "
-          f"pipeline/ceiling = {result['ratio_pipeline_to_ceiling']}", flush=True)
+    print(f"  best of {args.rounds}: check {e2e['articles_per_s']} articles/s, ceiling "
+          f"{pool['pages_per_s']} pages/s; pipeline/ceiling = "
+          f"{result['ratio_pipeline_to_ceiling']}", flush=True)
     return result
 
 
@@ -206,6 +242,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--single", type=int, default=300, help="pages for the 1-process rate")
+    parser.add_argument("--rounds", type=int, default=2, help="check + ceiling, best of N")
     parser.add_argument("--concurrency", type=int, default=0, help="[polling] concurrency")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)

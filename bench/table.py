@@ -67,9 +67,15 @@ def render_table(results: Path, summary: dict[str, Any]) -> str:
     end = e2e.get("end_to_end", {})
     pool = _get(e2e, "ceiling", "pool") or {}
     one = _get(e2e, "ceiling", "one_process") or {}
+    rounds = e2e.get("rounds") or []
+    best = (f"; fastest of {len(rounds)} rounds (checks: "
+            f"{', '.join(_n(r.get('check_articles_per_s')) for r in rounds)} articles/s; "
+            f"ceilings: {', '.join(_n(r.get('ceiling_pages_per_s')) for r in rounds)} pages/s)"
+            if len(rounds) > 1 else "")
     rows.append(
         f"| end to end | `monitor check` (project defaults) over {_n(e2e.get('articles'))} "
-        f"articles in {_n(e2e.get('feeds'))} feeds on {_n(e2e.get('outlets'))} hosts, all new "
+        f"articles in {_n(e2e.get('feeds'))} feeds on {_n(e2e.get('outlets'))} hosts, all "
+        f"new{best} "
         f"| {'FAILED: ' + end['error'][:160] + '; ' if end.get('error') else ''}"
         f"**{_n(end.get('articles_per_s'))} articles/s** ({_n(end.get('seconds'))} s, "
         f"{_n(end.get('cores_busy'))} cores busy on average); peak "
