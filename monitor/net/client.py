@@ -20,6 +20,7 @@ from monitor.net.address import parse_allowlist
 from monitor.net.backend import BlockedAddressError, GuardedBackend, default_resolver
 from monitor.net.body import ACCEPT_ENCODING, BodyError, content_encodings, decoded
 from monitor.net.limits import HostSlots
+from monitor.net.pools import Pools
 from monitor.net.urls import check_url, origin, redact_url
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -83,21 +84,9 @@ class GuardedClient:
         )
         # httpx.Client is not used: even with follow_redirects=False it builds `next_request`
         # for every 3xx and raises on a malformed Location, and it brings cookies, .netrc and
-        # proxy variables we do not want. The transport alone reads no environment.
-        self._transport = httpx.HTTPTransport(verify=_ssl_context(), trust_env=False)
-        if not isinstance(getattr(self._transport, "_pool", None), httpcore.ConnectionPool):
-            raise RuntimeError("unsupported httpx version: HTTPTransport has no _pool")
-        # The pool HTTPTransport builds for itself (httpx 0.28, no proxy), with our backend.
-        self._transport._pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=self._backend,
-        )
+        # proxy variables we do not want. The transports alone read no environment. One pool
+        # per origin (pools.py): httpcore walks every connection of a pool on each request.
+        self._transport: httpx.BaseTransport = Pools(self._backend, _ssl_context())
 
     def get(
         self,
@@ -182,7 +171,7 @@ class GuardedClient:
             method, url, headers=headers, content=content,
             extensions={"timeout": timeout.as_dict()},
         )
-        response = self._transport.handle_request(request)
+        response = self._transport.handle_request(request)  # its pool busy until closed
         response.request = request
         try:
             yield response
