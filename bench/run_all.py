@@ -43,6 +43,8 @@ LIBRARIES = ("trafilatura", "feedparser", "lxml", "httpx", "pyahocorasick", "sql
 PARTS: tuple[tuple[str, str, list[str], int, tuple[str, ...], str], ...] = (
     ("e2e", "bench_e2e.py", ["--articles", "2000"], 150, ("e2e.json",),
      "2,000 articles in 40 feeds on 40 hosts, 150 ms per answer; ceiling over the same pages"),
+    ("ingest", "bench_ingest.py", ["--articles", "2000"], 40, ("ingest.json",),
+     "the steps of ingest on one thread: 2,000 corpus articles, no network or extraction"),
     ("cheap", "bench_cheap.py", ["--articles", "2000"], 120, ("cheap.json",),
      "the e2e farm twice: full_text = always, then when_candidate; recall against always"),
     ("polling", "bench_polling.py", ["--feeds", "2000", "10000", "--peer-budget", "30"], 480,

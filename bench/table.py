@@ -96,6 +96,13 @@ def render_table(results: Path, summary: dict[str, Any]) -> str:
     total = _n(end.get("cpu_seconds_total"))
     rows.append(f"| CPU by stage | share of all CPU of that check ({total} s: process + "
                 f"children) | {text or 'n/a'} | | (in e2e) |")
+    ing = _load(results, "ingest.json")
+    steps = ", ".join(f"{k} {v}" for k, v in (ing.get("ms_per_article") or {}).items())
+    rows.append(f"| ingest steps | the monitor's own work per article, one thread, no network "
+                f"or extraction: {_n(ing.get('articles'))} corpus articles of "
+                f"{_n(ing.get('words_per_article'))} words | "
+                f"**{_n(ing.get('ms_per_article_total'))} ms per article**: {steps or 'n/a'} "
+                f"(ms) | | {_took(summary, 'ingest')} |")
 
     poll = _load(results, "polling.json")
     ours = _get(poll, "ours", "pass2") or {}
