@@ -59,15 +59,25 @@ def script() -> Iterator[Script]:
     s = Script()
 
     class Handler(BaseHTTPRequestHandler):
+        counted = False
+
         def do_GET(self) -> None:
             with s.lock:
                 s.requests.append((self.path, dict(self.headers.items())))
                 s.active += 1
                 s.peak = max(s.peak, s.active)
+            self.counted = True
             try:
                 time.sleep(s.delay)
                 self.answer()
             finally:
+                self.done()
+
+        def done(self) -> None:
+            """No longer in flight: counted down before the body is sent, so a client that has
+            read it (and may start its next request at once) is never still counted here."""
+            if self.counted:
+                self.counted = False
                 with s.lock:
                     s.active -= 1
 
@@ -79,6 +89,7 @@ def script() -> Iterator[Script]:
                 self.send_header(name, value.replace("{BASE}", s.base))
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
+            self.done()
             self.wfile.write(reply.body)
 
         def log_message(self, format: str, *args: object) -> None:
