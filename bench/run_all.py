@@ -127,6 +127,23 @@ def wait_quiet(limit: float) -> float:
         print(f"   (other processes use {share:.0%} of the machine: waiting)", flush=True)
 
 
+def probe(rounds: int = 7) -> float:
+    """Milliseconds this process takes for a fixed piece of pure-Python work (dict, sort,
+    str and bytes operations; the median of ``rounds``): the same code on the same machine,
+    so a higher number means a slower host at that moment. This VM shares its host, and the
+    other tenants do not show in /proc: the CPU shares above cannot see them, this can."""
+    data = [f"{i:x}" for i in range(20_000)]
+    times = []
+    for _ in range(rounds + 1):  # the first round warms up: not counted
+        start = time.perf_counter()
+        table: dict[str, int] = {}
+        for word in data:
+            table[word] = len(word) + table.get(word[:-1], 0)
+        " ".join(sorted(table, key=table.__getitem__)).encode().translate(bytes(range(256)))
+        times.append(time.perf_counter() - start)
+    return round(sorted(times[1:])[rounds // 2] * 1000, 2)
+
+
 def dedup_cached() -> bool:
     """Whether the dedup histories are built (else the part builds them: ~4 min more)."""
     import bench_dedup
@@ -167,6 +184,7 @@ def run_part(name: str, script: str, args: list[str], budget: int,
     waited_from = time.perf_counter()
     before = wait_quiet(wait)
     print(f"\n== {name}: budget {budget} s: {' '.join([script, *args])}", flush=True)
+    probe_before = probe()
     busy0, own0 = machine_cpu(), own_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(HERE / script), *args], cwd=HERE.parent,
@@ -185,11 +203,13 @@ def run_part(name: str, script: str, args: list[str], budget: int,
     reap()
     foreign = max(0.0, machine_cpu() - busy0 - (own_cpu() - own0))
     share = foreign / (seconds * (os.cpu_count() or 1)) if seconds else 0.0
-    print(f"== {name}: {status}, {seconds} s (other processes: {share:.0%} of the machine)",
-          flush=True)
+    probes = [probe_before, probe()]
+    print(f"== {name}: {status}, {seconds} s (other processes: {share:.0%} of the machine; "
+          f"host probe {probes[0]} / {probes[1]} ms before / after)", flush=True)
     return {"status": status, "seconds": seconds, "others_share_before": before,
             "waited_seconds": round(started - waited_from, 1),
-            "others_cpu_seconds": round(foreign, 1), "others_share": round(share, 3)}
+            "others_cpu_seconds": round(foreign, 1), "others_share": round(share, 3),
+            "host_probe_ms": probes}
 
 
 def stamp(files: tuple[str, ...], run: dict[str, Any], since: float) -> None:

@@ -43,7 +43,9 @@ def _took(summary: dict[str, Any], part: str) -> str:
         note += f"; {', '.join(run['not_written'])} not written: older results shown"
     others = run.get("others_share")
     busy = f"; others {others:.0%}" if others is not None and others >= 0.02 else ""
-    return f"{run.get('seconds')} s / {run.get('budget_seconds')} s{note}{busy}"
+    probes = run.get("host_probe_ms")
+    host = f"; probe {probes[0]} / {probes[1]} ms" if probes else ""
+    return f"{run.get('seconds')} s / {run.get('budget_seconds')} s{note}{busy}{host}"
 
 
 def render_table(results: Path, summary: dict[str, Any]) -> str:
@@ -60,7 +62,10 @@ def render_table(results: Path, summary: dict[str, Any]) -> str:
             f"{libs}; peers: {peers or 'none'}. Every answer of the feed farm is delayed "
             "150 ms. Numbers are reported, never asserted; the *issue 8* column is the target "
             "the issue sets; \"others\" is the share of the machine's CPU that other "
-            "processes used during a part (shown from 2 %).\n\n")
+            "processes used during a part (shown from 2 %); \"probe\" is the host probe before / "
+            "after a part: ms for a fixed piece of Python work in `run_all.py`, higher when "
+            "the host is slower (this VM's other tenants do not show in its CPU counters)."
+            "\n\n")
     rows = ["| part | measured | result | issue 8 | took / budget |", "|---|---|---|---|---|"]
 
     e2e = _load(results, "e2e.json")
