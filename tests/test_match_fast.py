@@ -23,12 +23,11 @@ from types import ModuleType
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import ahocorasick
 import pytest
 
 from monitor.match import RuleSet, explain, load_rules, match
 from monitor.match import engine as engine_module
-from monitor.match.bounded import boundary_view, is_word
+from monitor.match.bounded import boundary_view, is_word, plain_automaton
 from monitor.match.examples import example_article
 from monitor.match.fold import ARTICLES, fold_view
 from monitor.match.lexicon import Lexicon
@@ -42,16 +41,6 @@ Row = tuple[int, int, str, str, bool, bool]
 
 
 # ---------------------------------------------------------------- the reference
-
-
-def _plain(rows: dict[str, Any]) -> Any | None:
-    if not rows:
-        return None
-    automaton = ahocorasick.Automaton()
-    for text, payloads in rows.items():
-        automaton.add_word(text, (len(text), payloads))
-    automaton.make_automaton()
-    return automaton
 
 
 def _ends_free(text: str, start: int, end: int) -> bool:
@@ -72,7 +61,8 @@ _REFERENCE: WeakKeyDictionary[Lexicon, tuple[Any, Any]] = WeakKeyDictionary()
 def reference_scan(lexicon: Lexicon, text: str) -> list[Row]:
     """The scan as it was: raw hits checked one by one, then the whole text folded."""
     if lexicon not in _REFERENCE:
-        _REFERENCE[lexicon] = (_plain(lexicon._rows), _plain(lexicon._folded_rows))
+        _REFERENCE[lexicon] = (plain_automaton(lexicon._rows),
+                                 plain_automaton(lexicon._folded_rows))
     exact, folded = _REFERENCE[lexicon]
     rows: list[Row] = []
     if exact is not None and text:
