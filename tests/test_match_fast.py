@@ -223,6 +223,29 @@ def test_scan_equals_the_reference_with_10000_aliases(
             assert fast_scan(ruleset.lexicon, form) == reference_scan(ruleset.lexicon, form)
 
 
+ODD_KEYS = [
+    "hezbollah (lebanon)", "(pmf)", '"the base"', "a.b", "a,b", "a b", "a/b.", "...", "'",
+    "«حزب الله»", 'كتايب "حزب الله"', "x  y", "k-1 (kirkuk)", "ab_c (d)", "_", "(", "c (d)",
+]
+
+
+def test_keys_with_other_non_word_characters_are_found_as_the_reference_finds_them() -> None:
+    lexicon = Lexicon(kinds={"place": [(k, k) for k in ODD_KEYS]}, terms={"odd": ODD_KEYS})
+    assert lexicon._exact._others is not None  # a.b and a,b share a view; "..." has no word
+    rng = random.Random(3)
+    pieces = [*ODD_KEYS, "a", "b", "c", "d", "hezbollah", "lebanon", "pmf", "x", "y", "حزب الله"]
+    glue = ["", " ", "  ", "(", ")", ".", ",", '"', "«", "»", "\n", "_", "-", "/", "a", "é"]
+    texts = [" ".join(ODD_KEYS), "".join(ODD_KEYS), *ODD_KEYS]
+    for _ in range(2000):
+        texts.append("".join(rng.choice(pieces) + rng.choice(glue) for _ in range(12)))
+    found = 0
+    for text in texts:
+        fast = fast_scan(lexicon, text)
+        assert fast == reference_scan(lexicon, text), text
+        found += len(fast)
+    assert found > 10_000
+
+
 def test_the_boundary_view_marks_exactly_the_non_word_characters() -> None:
     every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
     view = boundary_view(every)

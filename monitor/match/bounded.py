@@ -11,9 +11,14 @@ inner space stands for any non-word character, so a hit of a key with inner spac
 where the text itself has the key (one ``str.startswith``).
 
 The few keys with other non-word characters (``"popular mobilization forces (pmf)"``, quotes)
-are looked for in the text itself with the automaton over raw keys and an explicit check of both
-ends (:func:`plain_scan`); their hits are merged into the others in the order one automaton over
-every key gives: by end offset, then longest first.
+are looked for in the view too, as their own boundary view (each non-word character a space, a
+space on each side), and a hit is kept only where the text has the key itself: the view's spaces
+around it are the non-word characters (or edges) on both sides. Only such a key whose view is
+another key's (``"a.b"`` beside ``"a b"``), or that has no word character at all, is looked for
+in the text itself, by a second automaton over raw keys with an explicit check of both ends
+(:func:`plain_scan`); its hits are merged into the others in the order one automaton over every
+key gives: by end offset, then longest first (the view's order too, every key being two
+characters longer there).
 
 The automaton can also carry *marks*: extra keys whose hits are reported apart (the folding uses
 them to learn where two article words follow each other, see :mod:`.foldgate`).
@@ -74,6 +79,10 @@ def clean(key: str) -> bool:
     )
 
 
+def _made(payloads: Payloads) -> tuple[Payload, ...]:
+    return tuple((label, key, exact) for key, label, exact in payloads)
+
+
 def plain_automaton(rows: Mapping[str, Payloads]) -> Any | None:
     """An automaton over the keys as written; a key's value is its length and payloads."""
     if not rows:
@@ -102,18 +111,23 @@ class Bounded:
         others: dict[str, Payloads] = {}
         for text, payloads in rows.items():
             if clean(text):
-                made = tuple((label, key, exact) for key, label, exact in payloads)
-                entries[text] = (len(text) + 1, made, text if " " in text else None, False)
+                entries[" " + text + " "] = (
+                    len(text) + 1, _made(payloads), text if " " in text else None, False)
             else:
                 others[text] = payloads
         for text in marks:
-            size, made, verify, _ = entries.get(text, (len(text) + 1, (), text, True))
-            entries[text] = (size, made, verify, True)
+            size, made, verify, _ = entries.get(" " + text + " ", (len(text) + 1, (), text, True))
+            entries[" " + text + " "] = (size, made, verify, True)
+        for text, payloads in list(others.items()):  # read in the view too, where theirs is free
+            form = boundary_view(text)
+            if form not in entries and any(map(is_word, text)):
+                entries[form] = (len(text) + 1, _made(payloads), text, False)
+                del others[text]
         self._automaton: Any | None = None
         if entries:
             self._automaton = ahocorasick.Automaton()
-            for text in sorted(entries):  # sorted: the trie's children in a useful order
-                self._automaton.add_word(" " + text + " ", entries[text])
+            for form in sorted(entries):  # sorted: the trie's children in a useful order
+                self._automaton.add_word(form, entries[form])
             self._automaton.make_automaton()
         self._others = plain_automaton(others)
 
