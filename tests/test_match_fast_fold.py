@@ -6,6 +6,7 @@ for the reference scan)."""
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from pathlib import Path
 
 from monitor.errors import RuleError
@@ -87,6 +88,40 @@ rules:
         rows = reference_scan(ruleset.lexicon, text)
         assert [row for row in rows if row[5]], text
         assert fast_scan(ruleset.lexicon, text) == rows, text
+
+
+def test_a_key_inside_a_longer_key_steps_the_gate_back(tmp_path: Path) -> None:
+    """A longer key ending after a shorter one that it holds is reported after it but starts
+    before it: the gate steps back to the longer key's first space, and both are found."""
+    (tmp_path / "r.yaml").write_text(
+        """\
+entities:
+  - {id: hz, kind: militia, name: Hezbollah, transliterated: true, aliases: [Hezbollah]}
+  - {id: kh, kind: militia, name: Kataib Hezbollah Brigades, transliterated: true,
+     aliases: ["Kataib Hezbollah Brigades", "Nujaba Sayyid al-Shuhada Forces Harakat"]}
+  - {id: sy, kind: militia, name: Sayyid, transliterated: true, aliases: [Sayyid]}
+terms:
+  attack: [rocket]
+rules:
+  - {id: r, title: R, severity: low, all: [{kind: militia}, {terms: attack}]}
+""",
+        encoding="utf-8",
+    )
+    ruleset = load_rules(tmp_path)
+    gate = ruleset.lexicon._gate
+    assert gate is not None
+    words = ["kataeb hizballah brigades", "nujabaa sayed as-shuhada forces harakat", "hizbollah",
+             "sayyed", "said", "kata'ib", "rocket", "al"]
+    rng = random.Random(2)
+    stepped = 0
+    for _ in range(200):
+        text = ", ".join(rng.choice(words) for _ in range(rng.randint(1, 40)))
+        starts = [last - size for last, (size, _, _) in gate._gate.iter(project(f" {text} "))]
+        stepped += sum(1 for a, b in pairwise(starts) if b < a)
+        for form in (text, normalise(text)):
+            rows = reference_scan(ruleset.lexicon, form)
+            assert fast_scan(ruleset.lexicon, form) == rows, form
+    assert stepped > 100
 
 
 _SYLLABLES = (

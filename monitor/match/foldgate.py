@@ -102,23 +102,14 @@ def _past(view: str, at: int, spaces: int) -> int:
     return match.end()
 
 
-def _nth_space(view: str, n: int, guess: int) -> int:
-    """The offset in ``view`` of its ``n``-th space (counting from 0); ``guess`` is near it."""
-    start = max(guess - 48, 0)
-    before = view.count(" ", 0, start)
-    if before > n:
-        start, before = 0, 0
-    if n - before < len(_SKIP):
-        return _past(view, start, n - before + 1) - 1
-    lo, hi = start, len(view) + 1  # before: the spaces in view[:lo]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        inside = view.count(" ", lo, mid)
-        if before + inside > n:
-            hi = mid
-        else:
-            lo, before = mid, before + inside
-    return lo
+def _nth_space(view: str, n: int, at: tuple[int, int]) -> int:
+    """The offset in ``view`` of its ``n``-th space (counting from 0), found from ``at``: an
+    offset in ``view`` and how many spaces are before it."""
+    start, before = at
+    while before > n:  # back, space by space: the gate's hits step back by a key at most
+        start = view.rfind(" ", 0, start)
+        before -= 1
+    return _past(view, start, n - before + 1) - 1
 
 
 def _right(view: str, at: int, words: int) -> int:
@@ -190,10 +181,15 @@ class FoldGate:
             return [(0, len(text))]
         found: list[Span] = []
         projected = project(view)
-        scale = len(view) / projected.count("#")  # characters of the view per space
+        at, n = 0, 0  # an offset in the projection, and the spaces before it
+        first = 0  # the view's n-th space
         for last, (size, spaces, left_out) in self._gate.iter(projected):
-            n = projected.count("#", 0, last - size + 1)
-            first = _nth_space(view, n, int(n * scale))
+            key_at = last - size + 1  # the gate's hits are by end: they seldom step back
+            if key_at >= at:
+                step = projected.count("#", at, key_at)
+            else:
+                step = -projected.count("#", key_at, at)
+            at, n, first = key_at, n + step, _nth_space(view, n + step, (first, n))
             end = _past(view, first + 1, spaces - 1) - 1 if spaces > 1 else first
             if left_out:  # the words left out, and one more for the gap a key may end with
                 end = _right(view, end, left_out + 1)
