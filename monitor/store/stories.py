@@ -76,7 +76,24 @@ def _view_out(v: StoryView) -> str:
     }, ensure_ascii=False)
 
 
+_DECODED: dict[int, tuple[str, StoryView]] = {}  # story id → its view's text and the view
+DECODED_MAX = 4096  # views kept decoded, ~2 KB each: more stories in the window decode anew
+
+
 def _view_in(story_id: int, text: str) -> StoryView:
+    """The view stored as ``text``; the same text of the same story is decoded once (the story
+    decision reads every story of its window for every matched article)."""
+    known = _DECODED.get(story_id)
+    if known is not None and known[0] == text:
+        return known[1]
+    view = _decode(story_id, text)
+    if len(_DECODED) >= DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[story_id] = (text, view)
+    return view
+
+
+def _decode(story_id: int, text: str) -> StoryView:
     d: dict[str, Any] = json.loads(text)
     first, last = dt_in(d["first_seen"]), dt_in(d["last_seen"])
     assert first is not None and last is not None
