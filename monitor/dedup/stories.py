@@ -39,7 +39,7 @@ Ties go to the nearer event day, then the more recently updated story, then the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
@@ -164,10 +164,19 @@ class _Facts:
 
 
 def _split(names: Iterable[str], kinds: Mapping[str, str]) -> tuple[frozenset[str], ...]:
-    names = frozenset(names)
-    sites = frozenset(n for n in names if kinds.get(n) == "base")
-    groups = frozenset(n for n in names if kinds.get(n) in GROUP_KINDS)
-    return sites, groups, names - sites - groups - {n for n in names if kinds.get(n) == "generic"}
+    """Bases, groups and the other names (generic ones left out)."""
+    sites: list[str] = []
+    groups: list[str] = []
+    others: list[str] = []
+    for name in names:
+        kind = kinds.get(name)
+        if kind == "base":
+            sites.append(name)
+        elif kind in GROUP_KINDS:
+            groups.append(name)
+        elif kind != "generic":
+            others.append(name)
+    return frozenset(sites), frozenset(groups), frozenset(others)
 
 
 def _facts(article: Article, matches: Sequence[Match], now: datetime,
@@ -195,7 +204,7 @@ class _Weighed:
     story: StoryView
     score: float
     notes: tuple[str, ...]
-    veto: str | None = None
+    veto: Callable[[], str] | None = None  # why it cannot be joined, told only when asked
     anchored: bool = False
     day_gap: int = 99
 
@@ -211,12 +220,13 @@ def _days(n: int) -> str:  # "1 day", "3 days"
 def _weigh(f: _Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) -> _Weighed:
     gap = max(s.first_seen - f.time, f.time - s.last_seen, timedelta(0))
     if gap > window:
-        return _Weighed(s, 0.0, (), f"its last report is {_days(gap.days)} away (window "
-                        f"{_days(window.days)})")
+        return _Weighed(s, 0.0, (), lambda: f"its last report is {_days(gap.days)} away "
+                        f"(window {_days(window.days)})")
     s_sites, s_groups, s_others = _split(s.entities | s.sites | s.groups, kinds)
     s_sites, s_groups = s_sites | s.sites, s_groups | s.groups
     if f.sites and s_sites and not f.sites & s_sites:
-        return _Weighed(s, 0.0, (), f"different bases ({_names(f.sites)} / {_names(s_sites)})")
+        return _Weighed(s, 0.0, (), lambda: f"different bases ({_names(f.sites)} / "
+                        f"{_names(s_sites)})")
     score, notes = 0.0, []
     if shared := f.sites & s_sites:
         score += 2.0 if f.broad else 3.0
@@ -231,8 +241,8 @@ def _weigh(f: _Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta)
     if f.day is not None and s.event_date is not None:
         day_gap = abs((f.day - s.event_date).days)
         if day_gap >= 2:
-            return _Weighed(s, 0.0, tuple(notes), f"event {f.day} vs {s.event_date}, "
-                            f"{_days(day_gap)} apart", day_gap=day_gap)
+            return _Weighed(s, 0.0, tuple(notes), lambda: f"event {f.day} vs "
+                            f"{s.event_date}, {_days(day_gap)} apart", day_gap=day_gap)
         same_day = True
         score += 2.0 if day_gap == 0 else 1.0
         notes.append(f"event {s.event_date}" + (" same day" if day_gap == 0 else " within 1 day"))
@@ -258,15 +268,15 @@ def _weigh(f: _Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta)
     weighed = _Weighed(s, round(score, 2), tuple(notes), None, bool(shared or shared_groups),
                        day_gap)
     if f.broad and not (shared & f.headline_sites and same_day):
-        return replace(weighed, veto=f"a round-up of {len(f.sites)} bases joins only a story "
-                       "of a base its headline names, on the same day")
+        return replace(weighed, veto=lambda: f"a round-up of {len(f.sites)} bases joins only "
+                       "a story of a base its headline names, on the same day")
     if not f.broad and len(s_sites) >= BROAD:
-        return replace(weighed, veto=f"a round-up of {len(s_sites)} bases; a report of one "
-                       "event opens its own story")
+        return replace(weighed, veto=lambda: f"a round-up of {len(s_sites)} bases; a report "
+                       "of one event opens its own story")
     if not weighed.anchored:
         weak = shared_others and f.cls == s_cls and day_gap <= 1 and sim >= 0.15
         if not weak:
-            return replace(weighed, veto="no base or group in common")
+            return replace(weighed, veto=lambda: "no base or group in common")
     return weighed
 
 
@@ -303,7 +313,7 @@ def _rejected(ranked: Sequence[_Weighed]) -> str:
     if not ranked:
         return "no recent story"
     near = sorted(ranked, key=lambda w: (not w.notes, *_order(w)))[0]
-    why = near.veto or f"score {near.score:.2f} < {JOIN}"
+    why = near.veto() if near.veto else f"score {near.score:.2f} < {JOIN}"
     notes = "; ".join(near.notes)
     return f"closest story {near.story.id}: {why}" + (f" ({notes})" if notes else "")
 
