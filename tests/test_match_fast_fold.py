@@ -10,11 +10,18 @@ from itertools import pairwise
 from pathlib import Path
 
 from monitor.errors import RuleError
-from monitor.match import load_rules
+from monitor.match import RuleSet, load_rules
 from monitor.match.fold import ARTICLES, fold_word
 from monitor.match.foldgate import project
 from monitor.match.normalise import normalise
 from tests.test_match_fast import fast_scan, hostile_random, reference_scan, respelled
+
+RULE = """\
+terms:
+  attack: [rocket]
+rules:
+  - {id: r, title: R, severity: low, all: [{kind: militia}, {terms: attack}]}
+"""  # one rule: a militia and an attack word
 
 ODD = """\
 entities:
@@ -25,11 +32,7 @@ entities:
   - {id: vowels, kind: militia, name: Vowels, transliterated: true,
      aliases: [Yayayaya Yoyoyoyo]}
   - {id: tail, kind: militia, name: Tail, transliterated: true, aliases: [Thawriyoun al]}
-terms:
-  attack: [rocket]
-rules:
-  - {id: r, title: R, severity: low, all: [{kind: militia}, {terms: attack}]}
-"""
+""" + RULE
 
 ODD_TEXTS = [
     "harakat al hizballah el-nujabaa kataeb as an sayyed al-shohada wal thawriyun said",
@@ -38,6 +41,12 @@ ODD_TEXTS = [
     "saraya awliyaa al-dam 313 and saraya el dam 313, yayayaya yoyoyoyo, Yeyeyeye yuyuyu",
     "thawriyoon al kataib; thawriyoun al; Thawriyyoun al-Nujaba; thawriyoun el, al al al",
 ]
+
+
+def militias(directory: Path, entities: str) -> RuleSet:
+    """The rule set of ``entities`` (YAML) and :data:`RULE`, written to ``directory``."""
+    (directory / "r.yaml").write_text(entities + RULE, encoding="utf-8")
+    return load_rules(directory)
 
 
 def test_scan_equals_the_reference_for_odd_keys(tmp_path: Path) -> None:
@@ -65,19 +74,11 @@ def test_scan_equals_the_reference_for_odd_keys(tmp_path: Path) -> None:
 def test_articles_in_a_row_inside_a_key_with_brackets(tmp_path: Path) -> None:
     """Two articles in a row leave the gate key; the text around them is folded, as far as the
     bracket a key may start or end with."""
-    (tmp_path / "r.yaml").write_text(
-        """\
+    ruleset = militias(tmp_path, """\
 entities:
   - {id: kh, kind: militia, name: Kataib Hezbollah, transliterated: true,
      aliases: ["(Kataib) Hezbollah Brigades", "Harakat Nujaba (Iraq)"]}
-terms:
-  attack: [rocket]
-rules:
-  - {id: r, title: R, severity: low, all: [{kind: militia}, {terms: attack}]}
-""",
-        encoding="utf-8",
-    )
-    ruleset = load_rules(tmp_path)
+""")
     texts = [
         "(kataeb) hizballah as an brigades",
         "x (kataeb) hizballah as an al brigades.",
@@ -93,21 +94,13 @@ rules:
 def test_a_key_inside_a_longer_key_steps_the_gate_back(tmp_path: Path) -> None:
     """A longer key ending after a shorter one that it holds is reported after it but starts
     before it: the gate steps back to the longer key's first space, and both are found."""
-    (tmp_path / "r.yaml").write_text(
-        """\
+    ruleset = militias(tmp_path, """\
 entities:
   - {id: hz, kind: militia, name: Hezbollah, transliterated: true, aliases: [Hezbollah]}
   - {id: kh, kind: militia, name: Kataib Hezbollah Brigades, transliterated: true,
      aliases: ["Kataib Hezbollah Brigades", "Nujaba Sayyid al-Shuhada Forces Harakat"]}
   - {id: sy, kind: militia, name: Sayyid, transliterated: true, aliases: [Sayyid]}
-terms:
-  attack: [rocket]
-rules:
-  - {id: r, title: R, severity: low, all: [{kind: militia}, {terms: attack}]}
-""",
-        encoding="utf-8",
-    )
-    ruleset = load_rules(tmp_path)
+""")
     gate = ruleset.lexicon._gate
     assert gate is not None
     words = ["kataeb hizballah brigades", "nujabaa sayed as-shuhada forces harakat", "hizbollah",

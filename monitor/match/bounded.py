@@ -116,8 +116,9 @@ class Bounded:
             else:
                 others[text] = payloads
         for text in marks:
-            size, made, verify, _ = entries.get(" " + text + " ", (len(text) + 1, (), text, True))
-            entries[" " + text + " "] = (size, made, verify, True)
+            form = " " + text + " "
+            size, made, verify, _ = entries.get(form, (len(text) + 1, (), text, True))
+            entries[form] = (size, made, verify, True)
         for text, payloads in list(others.items()):  # read in the view too, where theirs is free
             form = boundary_view(text)
             if form not in entries and any(map(is_word, text)):

@@ -185,11 +185,9 @@ class FoldGate:
         first = 0  # the view's n-th space
         for last, (size, spaces, left_out) in self._gate.iter(projected):
             key_at = last - size + 1  # the gate's hits are by end: they seldom step back
-            if key_at >= at:
-                step = projected.count("#", at, key_at)
-            else:
-                step = -projected.count("#", key_at, at)
-            at, n, first = key_at, n + step, _nth_space(view, n + step, (first, n))
+            spaces_at = n + projected.count("#", at, key_at) - projected.count("#", key_at, at)
+            first = _nth_space(view, spaces_at, (first, n))
+            at, n = key_at, spaces_at
             end = _past(view, first + 1, spaces - 1) - 1 if spaces > 1 else first
             if left_out:  # the words left out, and one more for the gap a key may end with
                 end = _right(view, end, left_out + 1)
