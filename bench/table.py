@@ -96,8 +96,10 @@ def render_table(results: Path, summary: dict[str, Any]) -> str:
         f"{_n(one.get('pages_per_s'))} pages/s); **pipeline = "
         f"{_pct(e2e.get('ratio_pipeline_to_ceiling'))} of it** | ≥ 85 % | (in e2e) |")
     shares = end.get("stage_cpu_share") or {}
-    text = ", ".join(f"{k} {v:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])
-                     if v >= 0.005)
+    seconds = end.get("stage_cpu_seconds") or {}
+    text = ", ".join(  # every stage, the small ones too (delivery is one the issue names)
+        f"{k} {v:.0%}" if v >= 0.005 else f"{k} <1% ({_n(seconds.get(k))} s)"
+        for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
     total = _n(end.get("cpu_seconds_total"))
     rows.append(f"| CPU by stage | share of all CPU of that check ({total} s: process + "
                 f"children) | {text or 'n/a'} | | (in e2e) |")
