@@ -2,9 +2,10 @@
 
 The entry's page is fetched once, through the guarded client (its address checks, redirects,
 deadline), asking for HTML and refusing any other media type before reading the body, and
-capped at ``PAGE_MAX_BYTES``. Its main text is taken with ``trafilatura.bare_extraction`` in a
-child process killed after ``EXTRACT_TIMEOUT`` seconds (:mod:`monitor.extract.worker`); this
-package is the only importer of trafilatura, and its own fetching helpers are never used.
+capped at ``PAGE_MAX_BYTES``. Its main text is taken with ``trafilatura.bare_extraction``, and
+its title, site name and (for an entry its feed gave no date) date by :mod:`.meta`, in a child
+process killed after ``EXTRACT_TIMEOUT`` seconds (:mod:`monitor.extract.worker`); this package
+is the only importer of trafilatura, and its own fetching helpers are never used.
 
 When the page cannot be had or yields too little text, the feed summary stands in:
 ``Article.source`` is ``summary`` and ``Article.note`` says why (``blocked_url: …`` when the
@@ -22,6 +23,7 @@ import trafilatura
 
 from monitor import metrics
 from monitor.errors import BlockedURLError, FetchError
+from monitor.extract.meta import page_fields
 from monitor.extract.worker import WorkerError, run
 from monitor.model import Article, Entry
 from monitor.net import ContentTypeError, GuardedClient, redact_url
@@ -75,7 +77,7 @@ def _extract(entry: Entry, html: bytes | str, url: str, timeout: float) -> Artic
     """The article, or why there is none."""
     started = time.monotonic()
     try:
-        fields = run(_fields, (html, url), timeout)
+        fields = run(_fields, (html, url, entry.published is None), timeout)
     except WorkerError as e:
         log.warning("extract=failed url=%s error=%r", redact_url(url), str(e))
         return f"extraction failed: {e}"
@@ -90,14 +92,22 @@ def _extract(entry: Entry, html: bytes | str, url: str, timeout: float) -> Artic
         site=fields.get("sitename") or None, source="page")
 
 
-def _fields(html: bytes | str, url: str) -> dict[str, str] | None:
-    """In the worker process: trafilatura's fields we use, as plain strings (picklable)."""
-    doc = trafilatura.bare_extraction(
-        html, url=url, with_metadata=True, include_comments=False, include_tables=False)
-    if doc is None:
+def _fields(html: bytes | str, url: str, want_date: bool = True) -> dict[str, str] | None:
+    """In the worker process: the page's text and the metadata we use (:mod:`.meta`), as plain
+    strings (picklable). The page is parsed once; trafilatura extracts from a copy of it."""
+    tree = trafilatura.load_html(html)
+    if tree is None:
         return None
-    fields = {name: getattr(doc, name, None) for name in ("text", "title", "date", "sitename")}
-    return {name: value.strip() for name, value in fields.items() if isinstance(value, str)}
+    try:
+        head = page_fields(tree, url, want_date=want_date)
+    except (TypeError, ValueError):  # a metadata reader's bug on an odd page: keep the text
+        head = {}
+    doc = trafilatura.bare_extraction(
+        tree, url=url, with_metadata=False, include_comments=False, include_tables=False)
+    text = getattr(doc, "text", None)
+    if not isinstance(text, str):
+        return None
+    return {name: value.strip() for name, value in {**head, "text": text}.items()}
 
 
 def _binary(content: bytes) -> bool:
