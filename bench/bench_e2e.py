@@ -46,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,16 +105,19 @@ def child(config_path: Path, now: float, out: Path, log: Path) -> None:
 # --- the ceiling -----------------------------------------------------------------------------
 
 
-def _extract(job: tuple[bytes, str, str]) -> tuple[float, int]:
-    html, url, which = job
+Fields = Callable[[bytes, str, bool], "dict[str, str] | None"]
+
+
+def _extract(job: tuple[Fields, bytes, str]) -> tuple[float, int]:
+    fields_of, html, url = job
     start = time.process_time()
-    # "own": what the pipeline does with a page (the farm's feeds date every entry, so no page
-    # date is read); "full": trafilatura with every metadata field (the reference)
-    fields = _FIELDS(html, url, False) if which == "own" else _full_fields(html, url)
+    # want_date False: the farm's feeds date every entry, so the pipeline reads no page date
+    fields = fields_of(html, url, False)
     return time.process_time() - start, len((fields or {}).get("text", ""))
 
 
 def _full_fields(html: bytes, url: str, want_date: bool = True) -> dict[str, str] | None:
+    """trafilatura with every metadata field (the reference; ``want_date`` is ignored)."""
     import trafilatura
 
     doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
@@ -128,12 +132,11 @@ except ImportError:  # pragma: no cover - after a refactoring
     _FIELDS = _full_fields
 
 
-def ceiling(corpus: Corpus, n: int, processes: int, single: int, which: str = "own"
-            ) -> dict[str, Any]:
-    jobs = [(corpus.page(i), corpus.url(i), which) for i in range(n)]
+def ceiling(corpus: Corpus, n: int, processes: int, single: int,
+            fields_of: Fields = _FIELDS) -> dict[str, Any]:
+    jobs = [(fields_of, corpus.page(i), corpus.url(i)) for i in range(n)]
     ctx = multiprocessing.get_context("forkserver")
-    used = _FIELDS if which == "own" else _full_fields
-    out: dict[str, Any] = {"function": f"{used.__module__}.{used.__name__}",
+    out: dict[str, Any] = {"function": f"{fields_of.__module__}.{fields_of.__name__}",
                            "pages": n, "processes": processes}
     for label, size, work in (("pool", processes, jobs), ("one_process", 1, jobs[:single])):
         if not work:
@@ -229,7 +232,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"with {args.processes} processes", flush=True)
         # the reference: trafilatura with all its metadata (author, categories, tags, licence…),
         # what the pipeline ran per page before monitor.extract.meta; one round
-        full = ceiling(corpus, spec.articles, args.processes, 0, which="full")
+        full = ceiling(corpus, spec.articles, args.processes, 0, _full_fields)
         result["reference_full_metadata"] = full
         print(f"  trafilatura with all its metadata: {full['pool']['pages_per_s']} pages/s",
               flush=True)
