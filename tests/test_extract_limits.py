@@ -235,7 +235,7 @@ def test_threads_whose_first_calls_come_at_once_start_one_pool(
     not a pool each whose extra workers are killed at once (the e2e bench saw 59 processes)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    monkeypatch.setattr(worker, "_idle", None)  # no pool yet, as in a new process
+    monkeypatch.setattr(worker, "_started", False)  # no pool yet, as in a new process
     fresh: set[worker._Worker] = set()
     monkeypatch.setattr(worker, "_workers", fresh)
     started: list[int] = []
@@ -262,4 +262,4 @@ def test_threads_whose_first_calls_come_at_once_start_one_pool(
         assert pids <= set(started) and sorted(worker.worker_pids()) == sorted(started)
     finally:
         for w in list(fresh):
-            w.stop()
+            w.close()
