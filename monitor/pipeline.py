@@ -30,6 +30,7 @@ from monitor.notices import feed_notices
 from monitor.sources import timing
 from monitor.store import Seen, Store
 from monitor.store.feeds import clash_error
+from monitor.write_pause import WritePause
 
 __all__ = ["Context", "FeedReport", "RunReport", "all_feeds", "deliver_due", "poll_feed",
            "run_once"]
@@ -62,6 +63,8 @@ class Context:
     group_wait: timedelta = timedelta(0)
     # When the daemon's parts last showed they were alive (the systemd watchdog, /healthz).
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    # The daemon's polls and drains, paused while the database takes no writes.
+    writes: WritePause = field(default_factory=WritePause)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ database (``monitor.sources.timing`` decides it after every poll: interval, feed
 jitter), so a restart neither re-polls everything nor forgets a backoff. One job looks every
 :data:`DISPATCH_EVERY` seconds for the feeds that are due and hands them to a
 :class:`~monitor.dispatch.Dispatcher` (global and per-host limits; a feed never polls twice at
-once); another drains the outbox every few seconds. The signal handlers only raise flags; the
-daemon's main loop (:func:`run_daemon`) does the work, between its waits:
+once); another drains the outbox every few seconds. While the database takes no writes (a full
+disk, a read-only directory), neither starts (``monitor.write_pause``). The signal handlers only
+raise flags; the daemon's main loop (:func:`run_daemon`) does the work, between its waits:
 
 - SIGHUP reloads the config file and its rule folder, swapped in together or not at all
   (``monitor.daemon_context.reload``);
@@ -37,14 +38,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.daemon_context import STOP_TIMEOUT, reload, reload_rules
 from monitor.deliver.outbox import deliver
 from monitor.dispatch import Dispatcher
+from monitor.errors import StoreError
 from monitor.health import start_listener
 from monitor.maintenance import MAINTAIN_EVERY, first_maintenance, run_maintenance
+from monitor.model import Feed
 from monitor.net import GuardedClient
 from monitor.pipeline import Context, all_feeds, poll_feed
 from monitor.watchdog import Watchdog, watchdog_interval
 
 __all__ = ["STOP_TIMEOUT", "build_scheduler", "deliver_job", "dispatch_due", "make_dispatcher",
-           "reload_rules", "run_daemon", "sd_notify"]
+           "poll_job", "reload_rules", "run_daemon", "sd_notify"]
 
 log = logging.getLogger("monitor.scheduler")
 DELIVERY_EVERY = 5.0  # seconds between outbox drains
@@ -103,17 +106,35 @@ def deliver_job(ctx: Context, stopping: threading.Event) -> None:
         if stopping.wait(seconds):
             raise _Stopping
 
+    if ctx.writes.paused(ctx.clock()):
+        return
     try:
         deliver(ctx.store, ctx.targets, ctx.config.delivery, clock=clock, rng=ctx.rng,
                 sleep=sleep)
     except _Stopping:
         log.info("job=deliver stopping: paced alerts wait for the next start")
+    except StoreError as e:
+        ctx.writes.failed(e, ctx.clock())
+
+
+def poll_job(ctx: Context, feed: Feed) -> None:
+    """The daemon's poll of one feed (``pipeline.poll_feed``): a database that takes no writes
+    pauses the polls (``ctx.writes``) and is logged in one line, with no traceback."""
+    try:
+        poll_feed(ctx, feed)
+    except StoreError as e:
+        log.error("feed=%s status=store-error error=%r", feed.name, str(e))
+        ctx.writes.failed(e, ctx.clock())
+    else:
+        ctx.writes.stored()
 
 
 def dispatch_due(ctx: Context, dispatcher: Dispatcher) -> int:
     """Hand every feed whose stored next poll is due to ``dispatcher``; return how many were
     newly submitted. Feeds already polling, gone feeds and feeds no longer configured are
-    left alone."""
+    left alone; none is handed on while the database takes no writes (``ctx.writes``)."""
+    if ctx.writes.paused(ctx.clock()):
+        return 0
     feeds = {feed.name: feed for feed in all_feeds(ctx)}
     submitted = 0
     for name, url in ctx.store.due_feeds(ctx.clock()):
@@ -155,7 +176,7 @@ def build_scheduler(ctx: Context, dispatcher: Dispatcher,
 def make_dispatcher(ctx: Context) -> Dispatcher:
     """Polls of ``ctx``'s feeds within ``[polling]`` concurrency and per-host limits."""
     polling = ctx.config.polling
-    return Dispatcher(lambda feed: _safe(f"poll:{feed.name}", poll_feed, ctx, feed),
+    return Dispatcher(lambda feed: _safe(f"poll:{feed.name}", poll_job, ctx, feed),
                       concurrency=polling.concurrency, per_host=polling.per_host)
 
 
