@@ -8,7 +8,8 @@ and the optional listener of ``monitor run`` that serves both (``[health] listen
   ``alerts`` go through its ``alerts_due`` index (state first); the other tables it reads are
   small (``feeds``, ``target_state``) or counted through an index (``stories``).
 - :func:`check` is ``/healthz``: healthy when every part of the daemon beat within its limit
-  (:data:`BEAT_LIMITS`) and the database answers; otherwise each failed check says why.
+  (:data:`BEAT_LIMITS`) and the database answers and takes the daemon's writes
+  (``monitor.write_pause``); otherwise each failed check says why.
 - :class:`Listener` serves ``GET``/``HEAD`` of ``/healthz`` and ``/metrics`` from a
   ``ThreadingHTTPServer`` in a daemon thread; any other path is 404, any other method 405.
   Nothing it serves holds a secret (target names are config names, never URLs).
@@ -35,6 +36,7 @@ from monitor.errors import MonitorError
 from monitor.heartbeat import Heartbeat
 from monitor.store.codec import dt_in
 from monitor.watchdog import JOB_LIMITS
+from monitor.write_pause import WritePause
 
 if TYPE_CHECKING:
     from monitor.metrics import Metrics
@@ -176,10 +178,11 @@ def matches_after(conn: sqlite3.Connection, after: int,
 # --- /healthz -----------------------------------------------------------------------------------
 
 
-def check(heartbeat: Heartbeat, database: Path,
-          limits: Mapping[str, float] = BEAT_LIMITS) -> dict[str, Any]:
+def check(heartbeat: Heartbeat, database: Path, limits: Mapping[str, float] = BEAT_LIMITS,
+          writes: WritePause | None = None) -> dict[str, Any]:
     """``{"status": "ok"|"unhealthy", "checks": {part: {...}, "database": {...}}}``: every part
-    of the daemon beat within its limit, and the database answers a query."""
+    of the daemon beat within its limit, and the database answers a query and (``writes``, the
+    daemon's) takes its writes."""
     checks: dict[str, dict[str, Any]] = {}
     for part, limit in limits.items():
         age = heartbeat.age(part)
@@ -197,6 +200,10 @@ def check(heartbeat: Heartbeat, database: Path,
         checks["database"] = {"ok": True}
     except (sqlite3.Error, OSError) as e:
         checks["database"] = {"ok": False, "error": str(e)}
+    failing = writes.failing() if writes is not None else None
+    if failing is not None:
+        checks["database"] = {"ok": False, "error": f"the database takes no writes, polls are "
+                                                    f"paused: {failing}"}
     healthy = all(c["ok"] for c in checks.values())
     return {"status": "ok" if healthy else "unhealthy", "checks": checks}
 
@@ -210,6 +217,7 @@ class _Server(ThreadingHTTPServer):
     database: Path
     metrics: Metrics
     limits: Mapping[str, float]
+    writes: WritePause | None
 
 
 class _Server6(_Server):
@@ -238,7 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         try:
             if path == "/healthz":
-                report = check(self.server.heartbeat, self.server.database, self.server.limits)
+                report = check(self.server.heartbeat, self.server.database, self.server.limits,
+                               self.server.writes)
                 body = json.dumps(report, indent=2).encode() + b"\n"
                 status = 200 if report["status"] == "ok" else 503
                 self._send(status, body, "application/json", with_body)
@@ -273,12 +282,14 @@ class Listener:
     daemon thread until :meth:`stop`; ``metrics`` is made to watch ``database``."""
 
     def __init__(self, host: str, port: int, heartbeat: Heartbeat, database: Path,
-                 metrics: Metrics, limits: Mapping[str, float] = BEAT_LIMITS) -> None:
+                 metrics: Metrics, limits: Mapping[str, float] = BEAT_LIMITS,
+                 writes: WritePause | None = None) -> None:
         metrics.watch(database, heartbeat)
         kind = _Server6 if ipaddress.ip_address(host).version == 6 else _Server
         self._server = kind((host, port), _Handler)
         self._server.heartbeat, self._server.database = heartbeat, database
         self._server.metrics, self._server.limits = metrics, limits
+        self._server.writes = writes
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.5,),
                                         name="health-listener", daemon=True)
         self._thread.start()
@@ -304,7 +315,7 @@ def start_listener(ctx: Context) -> Listener | None:
 
     try:
         listener = Listener(settings.host, settings.port, ctx.heartbeat, ctx.config.database,
-                            metrics.current())
+                            metrics.current(), writes=ctx.writes)
     except OSError as e:
         raise MonitorError(f"{ctx.config.path}: health.listen: cannot listen on "
                            f"{settings.host}:{settings.port}: {e.strerror or e}") from e

@@ -6,7 +6,8 @@ so without a pause the daemon would fetch that feed and its pages again every fe
 write nothing each time. After a poll ends in a :class:`~monitor.errors.StoreError` no poll
 starts (nor does an outbox drain, whose claims are writes too) for :data:`FIRST_PAUSE`; each
 further failure right after a pause doubles it, up to :data:`LONGEST_PAUSE`; the first poll
-that stores its outcome ends it. The pause and its end are logged once each, as one line.
+that stores its outcome ends it. The pause and its end are logged once each, as one line,
+and ``/healthz`` answers "unhealthy" from the first failed write until a poll stores again.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ class WritePause:
         self._lock = threading.Lock()
         self._until: datetime | None = None
         self._length: timedelta | None = None  # of the last pause, until a poll stores again
+        self._error: str | None = None  # what the last failed write said, until then
 
     def paused(self, now: datetime) -> bool:
         with self._lock:
             return self._until is not None and now < self._until
+
+    def failing(self) -> str | None:
+        """What the last failed write said, while no poll has stored since (``/healthz``)."""
+        with self._lock:
+            return self._error
 
     def failed(self, error: Exception, now: datetime) -> None:
         """A write failed at ``now``: pause (a failure during a pause, from a poll that began
@@ -42,7 +49,7 @@ class WritePause:
                 return
             length = FIRST_PAUSE if self._length is None else min(2 * self._length,
                                                                    LONGEST_PAUSE)
-            self._length, self._until = length, now + length
+            self._length, self._until, self._error = length, now + length, str(error)
         log.error("store=paused for=%ds error=%r: the database takes no writes; no poll or "
                   "delivery starts until then", length.total_seconds(), str(error))
 
@@ -51,5 +58,5 @@ class WritePause:
         with self._lock:
             if self._length is None:
                 return
-            self._length = self._until = None
+            self._length = self._until = self._error = None
         log.warning("store=resumed: the database takes writes again")

@@ -8,6 +8,7 @@ import http.client
 import json
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -21,6 +22,7 @@ from monitor.heartbeat import Heartbeat
 from monitor.metrics import Metrics
 from monitor.pipeline import Context
 from monitor.store import Store
+from monitor.write_pause import WritePause
 
 LIMITS = {"scheduler": 30.0, "dispatch": 120.0, "deliver": 900.0}
 
@@ -179,7 +181,8 @@ def test_stop_closes_the_port(beating: tuple[Heartbeat, FakeClock], database: Pa
 def fake_context(tmp_path: Path, database: Path, host: str | None, port: int) -> Context:
     config = SimpleNamespace(health=HealthConfig(host=host, port=port), database=database,
                              path=tmp_path / "monitor.toml")
-    return cast(Context, SimpleNamespace(config=config, heartbeat=Heartbeat()))
+    return cast(Context, SimpleNamespace(config=config, heartbeat=Heartbeat(),
+                                         writes=WritePause()))
 
 
 def test_no_listen_address_means_no_listener(tmp_path: Path, database: Path) -> None:
@@ -196,3 +199,26 @@ def test_an_address_in_use_is_a_clear_error(tmp_path: Path, database: Path) -> N
     message = str(info.value)
     assert "health.listen" in message and f"127.0.0.1:{port}" in message
     assert "in use" in message
+
+
+def test_a_database_that_takes_no_writes_is_unhealthy_until_a_poll_stores(
+        beating: tuple[Heartbeat, FakeClock], database: Path) -> None:
+    """Case 68 seen from outside: the daemon's write pause (``monitor.write_pause``) makes
+    ``/healthz`` answer 503 with the last error, from the first failed write until a poll
+    stores again, over the pause and between pauses."""
+    heartbeat, _ = beating
+    writes = WritePause()
+    served = health.Listener("127.0.0.1", 0, heartbeat, database, Metrics(), LIMITS,
+                             writes=writes)
+    try:
+        assert request(served.address, "GET", "/healthz")[0] == 200
+        writes.failed(OSError("database or disk is full"), datetime(2026, 11, 21, tzinfo=UTC))
+        status, _, body = request(served.address, "GET", "/healthz")
+        assert status == 503
+        assert json.loads(body)["checks"]["database"] == {
+            "ok": False,
+            "error": "the database takes no writes, polls are paused: database or disk is full"}
+        writes.stored()
+        assert request(served.address, "GET", "/healthz")[0] == 200
+    finally:
+        served.stop()
