@@ -284,7 +284,7 @@ class Listener:
     def __init__(self, host: str, port: int, heartbeat: Heartbeat, database: Path,
                  metrics: Metrics, limits: Mapping[str, float] = BEAT_LIMITS,
                  writes: WritePause | None = None) -> None:
-        metrics.watch(database, heartbeat)
+        metrics.watch(database, heartbeat, writes=writes)
         kind = _Server6 if ipaddress.ip_address(host).version == 6 else _Server
         self._server = kind((host, port), _Handler)
         self._server.heartbeat, self._server.database = heartbeat, database

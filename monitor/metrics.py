@@ -25,7 +25,9 @@ Names: ``monitor_polls_total{status}``, ``monitor_new_entries_total``,
 ``monitor_last_poll_timestamp_seconds``, ``monitor_alerts{target,state}``,
 ``monitor_outbox_depth``, ``monitor_outbox_oldest_age_seconds``, ``monitor_stories``,
 ``monitor_target_last_sent_timestamp_seconds{target}``, ``monitor_target_disabled{target}``,
-``monitor_heartbeat_age_seconds{part}``, ``monitor_database_up``.
+``monitor_heartbeat_age_seconds{part}``, ``monitor_database_up``,
+``monitor_database_writable`` (the daemon's: 0 while its polls are paused because the database
+takes no writes, ``monitor.write_pause``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from monitor import health
 from monitor.heartbeat import Heartbeat
+from monitor.write_pause import WritePause
 
 __all__ = ["Metrics", "StateCollector", "current", "delivered", "delivery_failed", "extracted",
            "install", "polled"]
@@ -116,13 +119,14 @@ class Metrics:
         self.failures.labels(target, outcome).inc()
 
     def watch(self, database: Path, heartbeat: Heartbeat | None = None,
-              clock: Callable[[], float] = time.time) -> None:
-        """Export, at each scrape, what ``database`` holds (and ``heartbeat``'s ages); a
-        second call replaces the first. ``clock``: Unix time, for the oldest alert's age."""
+              clock: Callable[[], float] = time.time, writes: WritePause | None = None) -> None:
+        """Export, at each scrape, what ``database`` holds (and ``heartbeat``'s ages, whether
+        ``writes`` is paused); a second call replaces the first. ``clock``: Unix time, for the
+        oldest alert's age."""
         with self._lock:
             if self._state is not None:
                 self.registry.unregister(self._state)
-            self._state = StateCollector(database, heartbeat, clock)
+            self._state = StateCollector(database, heartbeat, clock, writes)
             self.registry.register(self._state)
 
     def render(self) -> tuple[bytes, str]:
@@ -134,8 +138,10 @@ class StateCollector:
     """Reads the database at each scrape (a collector of ``prometheus_client``)."""
 
     def __init__(self, database: Path, heartbeat: Heartbeat | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, writes: WritePause | None = None
+                 ) -> None:
         self.database, self.heartbeat, self.clock = database, heartbeat, clock
+        self.writes = writes
         self._lock = threading.Lock()  # scrapes run in parallel threads
         self._matches: Tally[tuple[str, str]] = Tally()
         # Matches are counted from the rows after this one: the last when watching began (no
@@ -189,6 +195,13 @@ class StateCollector:
             if age is not None:
                 beats.add_metric([part], age)
         yield from (up, matches, beats)
+        if self.writes is not None:
+            writable = GaugeMetricFamily(
+                "monitor_database_writable", "0 from a write the database refused (a full "
+                "disk, a read-only directory) until a poll stores again: the daemon's polls "
+                "are paused meanwhile; else 1.")
+            writable.add_metric([], 0 if self.writes.failing() is not None else 1)
+            yield writable
         yield from self._database_families(picture)
 
     def _database_families(self, p: health.Picture | None) -> Iterable[Metric]:

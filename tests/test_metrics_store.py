@@ -16,6 +16,7 @@ from monitor import health, metrics
 from monitor.heartbeat import Heartbeat
 from monitor.model import Alert, Entry, Feed, Match, PollResult
 from monitor.store import Store
+from monitor.write_pause import WritePause
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -187,3 +188,21 @@ def test_the_scrape_queries_on_growing_tables_use_an_index(store: Store, sql: st
         plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
     assert index in plan, plan
     assert "SCAN alerts" not in plan and "SCAN matches" not in plan, plan
+
+
+def test_the_daemons_write_pause_is_exported(store: Store) -> None:
+    """``monitor_database_writable``: 1, then 0 from a refused write (the database still
+    answers reads: ``monitor_database_up`` stays 1), then 1 once a poll stored again; absent
+    when nothing watches the daemon's writes (``monitor status``-like use)."""
+    writes = WritePause()
+    m = metrics.Metrics()
+    m.watch(store.path, writes=writes)
+    assert value(scrape(m), "monitor_database_writable") == 1
+    writes.failed(OSError("database or disk is full"), NOW)
+    found = scrape(m)
+    assert value(found, "monitor_database_writable") == 0
+    assert value(found, "monitor_database_up") == 1
+    writes.stored()
+    assert value(scrape(m), "monitor_database_writable") == 1
+    m.watch(store.path)
+    assert value(scrape(m), "monitor_database_writable") is None
