@@ -79,11 +79,17 @@ def _sitemap(base: str, rng: random.Random) -> str:
     return f'<div class="footer-sitemap">{"".join(columns)}</div><div class="follow">{icons}</div>'
 
 
+def _teasers(base: str, related: list[tuple[str, str]], count: int
+             ) -> list[tuple[int, str, str]]:
+    """``count`` teasers (position, title, URL), going round the related articles."""
+    return [(k, *(related[k % len(related)] if related else ("Latest", base + "/")))
+            for k in range(count)]
+
+
 def _grid(base: str, related: list[tuple[str, str]], rng: random.Random, heading: str) -> str:
     """A "more stories" grid of cards with images, kickers and times."""
     cards = []
-    for k in range(rng.randint(8, 24)):
-        t, u = related[k % len(related)] if related else ("Latest", base + "/")
+    for k, t, u in _teasers(base, related, rng.randint(8, 24)):
         cards.append(f'<div class="grid-item"><article class="teaser"><a href="{_e(u)}">'
                      f'<picture><source srcset="{base}/img/g{k}.webp" type="image/webp">'
                      f'<img src="{base}/img/g{k}.jpg" alt="" loading="lazy"></picture></a>'
@@ -127,8 +133,7 @@ def _chrome(base: str, related: list[tuple[str, str]], rng: random.Random) -> tu
                         f'</a><div class="mega"><ul class="sub">{subs}</ul></div></li>')
     menu = f'<div class="mega-menu" hidden><ul>{"".join(sections)}</ul></div>'
     cards = []
-    for k in range(rng.randint(4, 16)):
-        t, u = related[k % len(related)] if related else ("Latest", base + "/")
+    for k, t, u in _teasers(base, related, rng.randint(4, 16)):
         cards.append(f'<div class="card"><a class="card-link" href="{_e(u)}"><div class="thumb">'
                      f'<img src="{base}/img/t{k}.jpg" data-src="{base}/img/t{k}@2x.jpg" '
                      f'loading="lazy" alt=""></div><div class="card-body"><span class="kicker">'
