@@ -276,8 +276,13 @@ class TreeMemory:
         self.processes = 0
         self.workers: set[int] = set()
         self.by_role: dict[str, dict[str, float]] = {}
+        self.cpu: list[tuple[float, float]] = []  # (monotonic s, CPU s of the whole tree)
 
     def sample(self) -> None:
+        try:
+            self.cpu.append((time.monotonic(), _stat(self.root)[1] + tree_cpu(self.root)))
+        except (OSError, ValueError, IndexError):
+            pass
         now: dict[str, dict[str, float]] = {}
         rss = pss = 0.0
         tree = roles(self.root)
@@ -305,7 +310,21 @@ class TreeMemory:
                 "peak_by_role": {role: {k: round(v, 1) if k != "processes" else int(v)
                                         for k, v in row.items()}
                                  for role, row in sorted(self.by_role.items())},
-                "extraction_worker_pids_seen": len(self.workers)}
+                "extraction_worker_pids_seen": len(self.workers),
+                "cores_busy_by_second": self.timeline()}
+
+    def timeline(self) -> list[float]:
+        """Cores the tree kept busy in each second since the first sample (the last, partial
+        second left out): where a run waits at its start and its end."""
+        out: list[float] = []
+        if not self.cpu:
+            return out
+        t0, c0 = self.cpu[0]
+        for t, c in self.cpu[1:]:
+            if t - t0 >= 1.0:
+                out.append(round((c - c0) / (t - t0), 2))
+                t0, c0 = t, c
+        return out
 
 
 def watch_workers() -> Callable[[], dict[str, Any]]:
