@@ -4,6 +4,15 @@
 and what ``monitor replay`` does for each saved article. All of it happens in one write
 transaction (``BEGIN IMMEDIATE``), so story assignment and the outbox have a single writer: two
 reports of one event arriving together make one story.
+
+Near-duplicates are a question of stories: only an article that matches a rule is
+fingerprinted (``monitor.dedup.near``) and compared, and only with articles that matched one. A
+matching article that nearly repeats an earlier matching one is its duplicate: it joins that
+article's story and does not alert. An article that matches nothing needs no story, so it is
+stored (its text, for search) without a fingerprint: the fingerprint is most of the CPU the
+monitor spends on it, and a matching copy of it (another outlet's headline on the same wire
+text, or a rule added since) must make its own story, not be taken for a copy of an article
+that never alerted.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ log = logging.getLogger("monitor.ingest")
 
 if TYPE_CHECKING:
     from monitor.pipeline import Context
+    from monitor.store import Store
 
 
 @dataclass(frozen=True)
@@ -61,14 +71,16 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
     published within that age (undated ones do not alert)."""
     store = ctx.store
     matches = match.match(article, ruleset)
-    fingerprint = near.fingerprint(article.text)
+    fingerprint = near.fingerprint(article.text) if matches else None
     with store.transaction():
         if record_if_seen(ctx, entry, canonical, now):
             return None
         entry_id = store.add_entry(entry, canonical, now)
         store.add_article(entry_id, article, now)
         store.add_matches(entry_id, matches)
-        copies = [(e, s) for e, s in store.find_near(fingerprint, near.DUPLICATE) if e != entry_id]
+        if fingerprint is None:
+            return Outcome(entry_id, "no-match", None, "no rule matched")
+        copies = _copies(store, entry_id, fingerprint)
         store.add_fingerprint(entry_id, fingerprint)
         if copies:
             story_id = next((s for s in (store.story_of(e) for e, _ in copies) if s), None)
@@ -76,8 +88,6 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
             if story_id is not None:
                 store.attach(story_id, entry_id, "duplicate", reason, now)
             return Outcome(entry_id, "duplicate", story_id, reason)
-        if not matches:
-            return Outcome(entry_id, "no-match", None, "no rule matched")
         return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait,
                            backlog)
 
@@ -92,7 +102,10 @@ def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Artic
     matches = match.match(article, ruleset)
     with store.transaction():
         store.revise_entry(entry_id, entry, article, matches, now)
-        store.add_fingerprint(entry_id, near.fingerprint(article.text))
+        if matches:
+            store.add_fingerprint(entry_id, near.fingerprint(article.text))
+        else:
+            store.drop_fingerprint(entry_id)
         story_id = store.story_of(entry_id)
         if story_id is None:
             if not matches:
@@ -162,6 +175,16 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
                     group_wait)
     return Outcome(entry_id, decision, story_id, reason, queued,
                    opened=decided.story_id is None)
+
+
+def _copies(store: Store, entry_id: int, fingerprint: near.Fingerprint
+            ) -> list[tuple[int, float]]:
+    """The earlier matched articles whose text ``fingerprint`` nearly repeats, most similar
+    first. Only an article that matches a rule is fingerprinted (``ingest``), but a database
+    written before 2026-11-21 also holds the fingerprints of articles that matched nothing:
+    those are passed over, so a matching copy of one still makes its own story."""
+    return [(e, s) for e, s in store.find_near(fingerprint, near.DUPLICATE)
+            if e != entry_id and store.has_matches(e)]
 
 
 def record_if_seen(ctx: Context, entry: Entry, canonical: str | None,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from monitor.dedup import stories
+from monitor.dedup import near, stories
 from monitor.dedup.policy import plan, story_decision
-from monitor.ingest import Outcome, ingest
+from monitor.ingest import Outcome, ingest, revise
 from monitor.match import load_rules
 from monitor.model import Article, Entry, Feed
 from monitor.net import GuardedClient
@@ -238,3 +238,66 @@ def test_a_copy_from_another_feed_never_counts_as_edited(ctx: Context) -> None:
     retitled = Entry(**{**copy.__dict__, "title": "Copy, retitled"})
     seen = ctx.store.find_seen("aggregator", "agg-1", "https://national.example/a", retitled)
     assert seen is not None and seen.same_guid and not seen.edited
+
+
+WIRE = ("Three rockets struck the sprawling facility in the western desert early on Tuesday, two "
+        "security officials said, speaking on condition of anonymity because they were not "
+        "authorised to brief the media. No casualties were reported and the damage was being "
+        "assessed. The facility has been targeted repeatedly over the past months, and officials "
+        "have blamed armed groups for the previous incidents. A spokesman for the provincial "
+        "government said an investigation had been opened and that security forces had been "
+        "deployed around the area to search for the launch site.")
+HEADLINE = "Rockets hit Ain al-Asad air base hosting US troops"
+
+
+def bands_of(ctx: Context, entry_id: int) -> int:
+    return int(ctx.store.db.execute("SELECT count(*) FROM fingerprint_bands WHERE entry_id = ?",
+                                    [entry_id]).fetchone()[0])
+
+
+def test_a_matching_copy_of_an_article_that_matched_nothing_makes_its_own_story(
+        ctx: Context) -> None:
+    """The same wire text under a vague headline, then under one that names the base: the
+    second alerts. It used to be taken for a near-duplicate of the first, which has no story,
+    and was dropped without an alert."""
+    vague = put(ctx, "wire", WIRE, T0, T0, title="Security update from Anbar")
+    assert vague.decision == "no-match"
+    assert ctx.store.get_fingerprint(vague.entry_id) is None
+    assert bands_of(ctx, vague.entry_id) == 0
+    named = put(ctx, "outlet", WIRE, T0, T0 + timedelta(minutes=5), title=HEADLINE)
+    assert named.decision == "new" and named.story_id is not None, named
+    assert [k for k, _, _ in due(ctx)] == ["new"]
+    assert ctx.store.get_fingerprint(named.entry_id) is not None
+    assert bands_of(ctx, named.entry_id) == near.BANDS
+    copy = put(ctx, "third", WIRE, T0, T0 + timedelta(minutes=9), title=HEADLINE + " (AP)")
+    assert copy.decision == "duplicate" and copy.story_id == named.story_id
+    assert "near-duplicate of entry" in copy.reason
+
+
+def test_an_old_fingerprint_of_an_article_that_matched_nothing_is_passed_over(
+        ctx: Context) -> None:
+    """A database written before fingerprints were kept for matching articles only still holds
+    those of the others: a matching copy of one is not its duplicate."""
+    vague = put(ctx, "wire", WIRE, T0, T0, title="Security update from Anbar")
+    with ctx.store.transaction():
+        ctx.store.add_fingerprint(vague.entry_id, near.fingerprint(WIRE))
+    named = put(ctx, "outlet", WIRE, T0, T0 + timedelta(minutes=5), title=HEADLINE)
+    assert named.decision == "new", named
+
+
+def test_an_edit_that_no_longer_matches_drops_its_fingerprint(ctx: Context) -> None:
+    first = put(ctx, "wire", WIRE, T0, T0, title=HEADLINE, url="https://wire.example/a")
+    assert first.decision == "new" and bands_of(ctx, first.entry_id) == near.BANDS
+    link = "https://wire.example/a"
+    entry = Entry(feed="wire", guid=link, link=link, title="Security update from Anbar",
+                  summary="", published=T0)
+    article = Article(entry=entry, url=link, title=entry.title, text=WIRE, published=T0,
+                      site="wire", source="page")
+    edit = revise(ctx, Feed(name="wire", url=link, interval=3600), first.entry_id, entry,
+                  article, RULES, T0 + timedelta(hours=1), kinds=KINDS,
+                  group_wait=ctx.group_wait)
+    assert edit.decision == "edit"
+    assert ctx.store.get_fingerprint(first.entry_id) is None
+    assert bands_of(ctx, first.entry_id) == 0
+    again = put(ctx, "outlet", WIRE, T0, T0 + timedelta(hours=2), title=HEADLINE)
+    assert again.decision != "duplicate", again

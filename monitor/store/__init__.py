@@ -249,6 +249,11 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
                                        ensure_ascii=False),
                  json.dumps(m.marks)])
 
+    def has_matches(self, entry_id: int) -> bool:
+        """True when a rule matched the entry (it has rows in ``matches``)."""
+        return self.db.execute("SELECT 1 FROM matches WHERE entry_id = ? LIMIT 1",
+                               [entry_id]).fetchone() is not None
+
     # --- the outbox --------------------------------------------------------------------------
 
     def add_alert(self, alert: Alert, not_before: datetime | None = None) -> bool:

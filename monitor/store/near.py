@@ -73,6 +73,18 @@ class NearIndex:
             "INSERT INTO fingerprint_bands (band, bucket, entry_id) VALUES (?, ?, ?)",
             [(band, bucket, entry_id) for band, bucket in enumerate(bands(fp))])
 
+    def drop_fingerprint(self, entry_id: int) -> None:
+        """Delete an entry's fingerprint and its band rows, if it has one (inside the caller's
+        transaction): an edited article that no longer matches any rule."""
+        old = self.get_fingerprint(entry_id)
+        if old is None:
+            return
+        conn = self.db.conn
+        conn.executemany(
+            "DELETE FROM fingerprint_bands WHERE band = ? AND bucket = ? AND entry_id = ?",
+            [(band, bucket, entry_id) for band, bucket in enumerate(bands(old))])
+        conn.execute("DELETE FROM fingerprints WHERE entry_id = ?", [entry_id])
+
     def get_fingerprint(self, entry_id: int) -> Fingerprint | None:
         row = self.db.execute(
             "SELECT signature, content_hash, words FROM fingerprints WHERE entry_id = ?",
