@@ -277,15 +277,19 @@ class TreeMemory:
         self.workers: set[int] = set()
         self.by_role: dict[str, dict[str, float]] = {}
         self.cpu: list[tuple[float, float]] = []  # (monotonic s, CPU s of the whole tree)
+        self.own_cpu = 0.0  # what sampling cost this process (CPU s): the machine's, not the tree's
 
     def sample(self) -> None:
-        try:
-            self.cpu.append((time.monotonic(), _stat(self.root)[1] + tree_cpu(self.root)))
-        except (OSError, ValueError, IndexError):
-            pass
+        begun = time.thread_time()
         now: dict[str, dict[str, float]] = {}
-        rss = pss = 0.0
+        rss = pss = cpu = 0.0
         tree = roles(self.root)
+        for pid in tree:  # a reaped process counts in its parent's (children's CPU)
+            try:
+                cpu += _stat(pid)[1]
+            except (OSError, ValueError, IndexError):
+                continue
+        self.cpu.append((time.monotonic(), cpu))
         for pid, role in tree.items():
             one = _rss_pss(pid)
             if one is None:
@@ -303,6 +307,7 @@ class TreeMemory:
             peak = self.by_role.setdefault(role, dict.fromkeys(row, 0.0))
             for key, value in row.items():
                 peak[key] = max(peak[key], value)
+        self.own_cpu += time.thread_time() - begun
 
     def report(self) -> dict[str, Any]:
         return {"peak_tree_rss_mib": round(self.rss, 1), "peak_tree_pss_mib": round(self.pss, 1),
@@ -311,7 +316,8 @@ class TreeMemory:
                                         for k, v in row.items()}
                                  for role, row in sorted(self.by_role.items())},
                 "extraction_worker_pids_seen": len(self.workers),
-                "cores_busy_by_second": self.timeline()}
+                "cores_busy_by_second": self.timeline(),
+                "sampling_cpu_seconds": round(self.own_cpu, 2)}
 
     def timeline(self) -> list[float]:
         """Cores the tree kept busy in each second since the first sample (the last, partial
