@@ -115,7 +115,8 @@ def render_table(results: Path, summary: dict[str, Any]) -> str:
     steps = ", ".join(f"{k} {v}" for k, v in (ing.get("ms_per_article") or {}).items())
     rows.append(f"| ingest steps | the monitor's own work per article, one thread, no network "
                 f"or extraction: {_n(ing.get('articles'))} corpus articles of "
-                f"{_n(ing.get('words_per_article'))} words | "
+                f"{_n(ing.get('words_per_article'))} words (the fingerprint steps: matching "
+                f"ones only, averaged over all) | "
                 f"**{_n(ing.get('ms_per_article_total'))} ms per article**: {steps or 'n/a'} "
                 f"(ms) | | {_took(summary, 'ingest')} |")
 
@@ -174,7 +175,8 @@ def render_table(results: Path, summary: dict[str, Any]) -> str:
     near = " / ".join(_n(_get(ds, s, "find_near", "median_us"), "{:,.0f}") for s in sizes)
     rows.append(
         f"| dedup | near-duplicate lookup with {' / '.join(f'{int(s):,}' for s in sizes)} "
-        f"articles of history | median {look} µs (find_near alone {near} µs); **1M ÷ 10k: "
+        f"fingerprinted articles of history (matching articles: only they are fingerprinted) "
+        f"| median {look} µs (find_near alone {near} µs); **1M ÷ 10k: "
         f"{_n(dedup.get('lookup_median_ratio_largest_to_smallest'))}** (find_near "
         f"{_n(dedup.get('find_near_median_ratio_largest_to_smallest'))}); **RSS at 1M: "
         f"{_n(_get(ds, sizes[-1] if sizes else '', 'peak_rss_mib'))} MiB** | ≤ 2×; < 300 MB "
