@@ -80,16 +80,21 @@ class DeliveryError(MonitorError):
     of this attempt, ``"accepted"``, ``"refused: 550 5.1.1 no such user"`` or ``"deferred: 451
     4.3.0 try later"``; the relay records them, so recipients that accepted are not sent the
     alert again. Empty when the attempt got no per-recipient answer. Never holds a secret.
+    ``recipients_only``: the target itself worked (the server answered each recipient on its
+    own) and only some recipients refused or deferred it: the relay retries this alert later
+    without pausing the target, whose other alerts go on to the recipients that take them.
     """
 
     def __init__(
         self, message: str, *, transient: bool, retry_after: float | None = None,
         gone: bool = False, recipients: Mapping[str, str] | None = None,
+        recipients_only: bool = False,
     ) -> None:
         self.transient = transient
         self.retry_after = retry_after
         self.gone = gone
         self.recipients: dict[str, str] = dict(recipients or {})
+        self.recipients_only = recipients_only
         super().__init__(message)
 
 

@@ -1,7 +1,9 @@
 """Security cases 61 and 62 end to end: the outbox relay, a real store and a real SMTP server on
 127.0.0.1. One of three recipients refused with 550 and one deferred with 451: the outcomes are
 recorded, the alert is retried later, and the retry does not go to the recipient that accepted;
-a connection lost after DATA is retried with the same Message-ID."""
+a recipient that keeps deferring holds only the alerts it has not taken, not the target's
+others (a 421 does pause the target); a connection lost after DATA is retried with the same
+Message-ID."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from tests.test_deliver_email import (
     Recorder,
     RecordingController,
     free_port,
+    make_alert,
     settings,
     target,
 )
@@ -107,6 +110,66 @@ def test_one_refused_one_deferred_accepted_ones_are_not_sent_again(
                                          B: ("refused", "550 5.1.1 no such user"),
                                          C: ("accepted", None)}
     assert state(store, alert_id) == ("sent", None)
+
+
+def add_alert(store: Store, key: str, at: datetime) -> int:
+    """Another pending alert to "mail", of the story of the first."""
+    story_id = store.list_alerts()[0].story_id
+    with store.transaction():
+        assert store.add_alert(make_alert(key=key, story_id=story_id, created_at=at))
+    return next(row.id for row in store.list_alerts() if row.key == key)
+
+
+def paused_until(store: Store) -> str | None:
+    row = store.db.execute("SELECT paused_until FROM target_state WHERE name = 'mail'").fetchone()
+    return row[0] if row else None
+
+
+def test_a_full_mailbox_holds_only_the_alerts_it_has_not_taken(
+        tmp_path: Path, log_server: tuple[int, RcptLog]) -> None:
+    """c's mailbox is full for hours: every alert still reaches a at once, and each waits for c
+    on its own backoff. The target used to be paused by c's 452, holding a's alerts too."""
+    port, handler = log_server
+    handler.rcpt_replies = {C: "452 4.2.2 mailbox full"}
+    store, first = store_with_alert(tmp_path)
+    second = add_alert(store, "alert-second", NOW)
+    mail = target(settings(port, recipients=(A, C), password=None))
+    clock = Clock()
+    report = deliver(store, {"mail": mail}, POLICY, clock=clock, rng=random.Random(1),
+                     sleep=None)
+    assert (report.sent, report.retrying, report.deferred) == (0, 2, 0), report
+    assert [e.rcpt_tos for e in handler.messages] == [[A], [A]]
+    assert paused_until(store) is None
+    for alert_id in (first, second):
+        assert outcomes(store, alert_id) == {A: ("accepted", None),
+                                             C: ("deferred", "452 4.2.2 mailbox full")}
+
+    clock.now = LATER  # both are due again; c's mailbox is still full; a third alert comes
+    third = add_alert(store, "alert-third", LATER)
+    handler.tried.clear()
+    report = deliver(store, {"mail": mail}, POLICY, clock=clock, rng=random.Random(1),
+                     sleep=None)
+    assert (report.sent, report.retrying, report.deferred) == (0, 3, 0), report
+    assert handler.tried == [C, C, A, C], "the retries go to c alone; the new alert to both"
+    assert [e.rcpt_tos for e in handler.messages] == [[A], [A], [A]]
+    assert outcomes(store, third)[A] == ("accepted", None)
+    assert paused_until(store) is None
+
+
+def test_a_421_at_rcpt_pauses_the_target(tmp_path: Path,
+                                         log_server: tuple[int, RcptLog]) -> None:
+    """421 is the server closing the session, not one recipient's answer: the target waits."""
+    port, handler = log_server
+    handler.rcpt_replies = {A: "421 4.3.2 shutting down"}
+    store, first = store_with_alert(tmp_path)
+    add_alert(store, "alert-second", NOW)
+    mail = target(settings(port, recipients=(A, C), password=None))
+    report = deliver(store, {"mail": mail}, POLICY, clock=Clock(), rng=random.Random(1),
+                     sleep=None)
+    assert (report.sent, report.retrying, report.deferred) == (0, 1, 1), report
+    assert handler.tried == [A] and handler.messages == []
+    assert paused_until(store) is not None
+    assert state(store, first)[0] == "pending"
 
 
 def test_all_refused_with_5xx_is_dead_with_each_outcome(

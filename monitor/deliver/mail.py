@@ -30,7 +30,9 @@ them all. Each outcome comes from the reply to the recipient's RCPT and, if acce
 - all accepted, or some refused with 5xx (permanent for them) → returns the receipt,
   recipient → ``"accepted"`` / ``"refused: 550 5.1.1 …"``;
 - some deferred with 4xx → transient ``DeliveryError`` whose ``recipients`` hold every outcome,
-  the accepted ones included (so they are recorded, and not sent it again);
+  the accepted ones included (so they are recorded, and not sent it again), and
+  ``recipients_only`` (so the relay does not pause the target: a full mailbox delays only the
+  alerts to it), also when every recipient was refused at RCPT, unless with 421;
 - all refused → permanent if all with 5xx, else transient; DATA refused → 4xx transient, 5xx
   permanent, each recipient taking that reply;
 - nothing left to send (all in ``delivered_to``) → ``{}`` at once, without connecting.
@@ -97,10 +99,14 @@ def _code_error(where: str, code: int, what: str,
 
 def _refusals(where: str, refused: Mapping[str, tuple[int, bytes]],
               recipients: Mapping[str, str]) -> DeliveryError:
+    """The error for recipients refused at RCPT. Each got its own answer, so it is theirs, not
+    the server's (``recipients_only``: a full mailbox does not hold the alerts of the others),
+    unless one was 421, the server closing the session."""
     codes = ", ".join(f"{addr} {code}" for addr, (code, _) in sorted(refused.items()))
     temporary = any(not 500 <= code < 600 for code, _ in refused.values())
     return DeliveryError(f"{where}: recipients refused: {codes}", transient=temporary,
-                         recipients=recipients)
+                         recipients=recipients,
+                         recipients_only=all(code != 421 for code, _ in refused.values()))
 
 
 @dataclass

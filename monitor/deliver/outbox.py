@@ -14,7 +14,8 @@ Targets are independent; the relay never sleeps:
 - **Pauses.** A transient ``DeliveryError`` (429 with Retry-After, 5xx, network) pauses its
   target until the retry time: all its pending rows wait, so after an outage they arrive in
   creation order. Other targets go on. (An unexpected exception, i.e. a bug with one alert,
-  retries that row only.)
+  retries that row only; so does an e-mail refused or deferred by some recipients only,
+  ``recipients_only``: the server works, and the others get the target's next alerts.)
 - **Gone targets.** A ``DeliveryError(gone=True)`` (HTTP 410, an archived Slack channel, a
   revoked token) disables the target (``target_state``) and queues one operator alert saying
   so to every other enabled target: its rows stay pending, neither sent nor lost, until
@@ -208,7 +209,7 @@ class _Drain:
         for i, due in enumerate(rows):  # a digest raises one operator alert, not one per row
             store.mark_failed(due.id, str(e), retry_at,
                               self.operators(due.alert, str(e)) if give_up and i == 0 else ())
-        if retry_at is not None and not unexpected:
+        if retry_at is not None and not unexpected and not e.recipients_only:
             store.pause_target(name, retry_at)
             self.blocked[name] = retry_at
         self.errors.append(f"target={name}: {e}")
