@@ -182,3 +182,33 @@ def test_routes_by_rule_id() -> None:
     by_rule = (RouteConfig(targets=("email",), rules=("a",)),
                RouteConfig(targets=("slack",), rules=("zzz",)))
     assert route(by_rule, targets, MATCHES, FEED) == ["email"]
+
+
+def test_a_row_whose_lease_ran_out_in_a_long_drain_is_left_to_the_process_that_took_it(
+        tmp_path: Path) -> None:
+    """Three alerts claimed at once, each send taking 2.5 minutes: the third's lease (5
+    minutes) runs out before its turn, and a second process (a `monitor check` beside the
+    daemon, its own Store on the same file) claims and sends it. The first drain leaves it; the
+    second's own row was renewed before its send, so the other process did not take that one."""
+    store = queued(tmp_path, ["a", "b", "c"])
+    other = Store.open(tmp_path / "m.db")
+    clock = Clock()
+    theirs = {name: Target(name, []) for name in "abc"}
+    reports = []
+
+    class Slow(Target):
+        def send(self, alert: Alert) -> None:
+            super().send(alert)
+            clock.now += timedelta(minutes=2, seconds=30)
+            if self.name == "b":  # the other process drains now, 5 min 1 s after the claim
+                clock.now += timedelta(seconds=1)
+                reports.append(deliver(other, theirs, POLICY, clock=clock,
+                                       rng=random.Random(2), sleep=None))
+
+    ours = {name: Slow(name, []) for name in "abc"}
+    report = deliver(store, ours, POLICY, clock=clock, rng=random.Random(1), sleep=None)
+    assert [t for t in "abc" if ours[t].sent] == ["a", "b"]
+    assert [t for t in "abc" if theirs[t].sent] == ["c"]
+    assert report.sent == 2 and reports[0].sent == 1
+    assert store.alert_counts() == {"sent": 3}
+    other.close()

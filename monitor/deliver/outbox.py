@@ -1,7 +1,10 @@
 """The outbox relay: send what is due, mark it sent only after the target accepted it.
 
 Each row is leased (state ``sending``) before its attempt, so a crash mid-send leaves a row that
-is retried, with the same idempotency key, once the lease runs out. A transient failure is
+is retried, with the same idempotency key, once the lease runs out. A drain claims rows by the
+hundred and sends them in turn; each row's lease is renewed just before its attempt, and a row
+whose lease ran out meanwhile and that another process (a ``monitor check`` beside the daemon)
+claimed since is left to that process, so it is not sent twice. A transient failure is
 retried after an exponential backoff with full jitter (at least the target's ``Retry-After``);
 a permanent one, or one past ``max_attempts``, leaves the row ``dead`` with its reason.
 
@@ -221,6 +224,16 @@ class _Drain:
         log.warning("alert=%s target=%s state=%s attempts=%d error=%r", alert.key, name,
                     "dead" if give_up else "retrying", attempts, str(e))
 
+    def ours(self, due: DueAlert) -> bool:
+        """Renew the row's lease just before its attempt; False (and it is left alone) when
+        its lease ran out while the rows claimed before it were sent and another process
+        claimed it since: that process sends it, not this one too."""
+        if self.store.renew_lease(due, self.clock() + LEASE):
+            return True
+        log.info("alert=%s target=%s state=taken reason='its lease ran out before its turn in "
+                 "this drain; another process claimed it'", due.alert.key, due.alert.target)
+        return False
+
     def row(self, due: DueAlert, start: datetime) -> str | None:
         """Attempt, hold or collect one claimed row; return its target's name when the row was
         held back only for pacing."""
@@ -252,6 +265,8 @@ class _Drain:
             if self.clock() < self.next_free[name]:
                 self.hold(due, _ceil(self.next_free[name]))
                 return name
+        if not self.ours(due):
+            return None
         if self.attempt(target, name, alert, (due,)) and interval > 0:
             self.next_free[name] = self.clock() + timedelta(seconds=interval)
         return None
@@ -266,6 +281,9 @@ class _Drain:
             if quiet is not None and all(d.alert.severity != "critical" for d in rows):
                 for due in rows:
                     self.hold(due, _ceil(quiet))
+                continue
+            rows = [due for due in rows if self.ours(due)]
+            if not rows:
                 continue
             alert = build_digest(name, [d.alert for d in rows], self.clock())
             self.attempt(self.targets.get(name), name, alert, rows)

@@ -59,6 +59,7 @@ class DueAlert:
     id: int
     alert: Alert
     attempts: int
+    leased_until: datetime | None = None  # the lease ``claim_due`` gave it
 
 
 class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQueries, FeedHealth,
@@ -284,7 +285,19 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
             delivered = self.accepted_by(r[0] for r in rows)
         return [DueAlert(id=r[0], alert=replace(alert_from_json(r[1]),
                                                 delivered_to=delivered.get(r[0], ())),
-                         attempts=r[2]) for r in rows]
+                         attempts=r[2], leased_until=lease_until) for r in rows]
+
+    def renew_lease(self, due: DueAlert, until: datetime) -> bool:
+        """Extend the lease of an alert claimed by this process to ``until``, just before
+        sending it; False when it is not this process' any more: its lease ran out (a long
+        drain) and another process claimed it, and sends it, or it was settled meanwhile."""
+        if due.leased_until is None:
+            return True
+        with self.transaction() as db:
+            cur = db.execute("UPDATE alerts SET next_attempt_at = ? WHERE id = ?"
+                             " AND state = 'sending' AND next_attempt_at = ?",
+                             [dt_out(until), due.id, dt_out(due.leased_until)])
+        return cur.rowcount == 1
 
     def mark_sent(self, alert_id: int, now: datetime) -> None:
         """Record a send, and the time of the target's last send (for pacing)."""
