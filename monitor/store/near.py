@@ -58,24 +58,18 @@ class NearIndex:
         """Store (or replace) the fingerprint of an entry and its band rows, inside the
         caller's transaction. Replacing one (an edited text) moves its buckets."""
         conn = self.db.conn
-        old = self.get_fingerprint(entry_id)
-        if old is not None:
-            conn.executemany(
-                "DELETE FROM fingerprint_bands WHERE band = ? AND bucket = ? AND entry_id = ?",
-                [(band, bucket, entry_id) for band, bucket in enumerate(bands(old))])
+        self.drop_fingerprint(entry_id)
         conn.execute(
             "INSERT INTO fingerprints (entry_id, signature, content_hash, words)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET"
-            " signature = excluded.signature, content_hash = excluded.content_hash,"
-            " words = excluded.words",
-            [entry_id, fp.signature_bytes(), fp.content_hash, fp.words])
+            " VALUES (?, ?, ?, ?)", [entry_id, fp.signature_bytes(), fp.content_hash, fp.words])
         conn.executemany(
             "INSERT INTO fingerprint_bands (band, bucket, entry_id) VALUES (?, ?, ?)",
             [(band, bucket, entry_id) for band, bucket in enumerate(bands(fp))])
 
     def drop_fingerprint(self, entry_id: int) -> None:
         """Delete an entry's fingerprint and its band rows, if it has one (inside the caller's
-        transaction): an edited article that no longer matches any rule."""
+        transaction): an edited article that no longer matches any rule, or one whose
+        fingerprint ``add_fingerprint`` replaces."""
         old = self.get_fingerprint(entry_id)
         if old is None:
             return
