@@ -169,16 +169,21 @@ def _stat(pid: int) -> tuple[int, float]:
     return int(fields[1]), sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def _parents() -> dict[int, int]:
-    """Every process of the machine now → its parent's pid."""
-    parents: dict[int, int] = {}
+def _stats() -> dict[int, tuple[int, float]]:
+    """Every process of the machine now → (its parent's pid, its CPU seconds, see _stat)."""
+    stats: dict[int, tuple[int, float]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                parents[int(entry)] = _stat(int(entry))[0]
+                stats[int(entry)] = _stat(int(entry))
             except (OSError, ValueError, IndexError):
                 continue
-    return parents
+    return stats
+
+
+def _parents() -> dict[int, int]:
+    """Every process of the machine now → its parent's pid."""
+    return {pid: parent for pid, (parent, _) in _stats().items()}
 
 
 def descendants(root: int) -> list[int]:
@@ -239,12 +244,12 @@ def _rss_pss(pid: int) -> tuple[float, float] | None:
 WORKER = "extraction worker"
 
 
-def roles(root: int) -> dict[int, str]:
+def roles(root: int, parents: dict[int, int] | None = None) -> dict[int, str]:
     """The processes of ``root``'s tree now, by role: ``monitor`` (``root``), ``fork server``
     and ``resource tracker`` (``multiprocessing``'s, by their command line), ``extraction
     worker`` (a child of the fork server: forked from it, so with its command line), ``other``.
     Processes only: a thread is not one."""
-    parents = _parents()
+    parents = _parents() if parents is None else parents
     found, frontier = {root: "monitor"}, [root]
     while frontier:  # parents before their children
         parent = frontier.pop()
@@ -282,14 +287,11 @@ class TreeMemory:
     def sample(self) -> None:
         begun = time.thread_time()
         now: dict[str, dict[str, float]] = {}
-        rss = pss = cpu = 0.0
-        tree = roles(self.root)
-        for pid in tree:  # a reaped process counts in its parent's (children's CPU)
-            try:
-                cpu += _stat(pid)[1]
-            except (OSError, ValueError, IndexError):
-                continue
-        self.cpu.append((time.monotonic(), cpu))
+        rss = pss = 0.0
+        stats = _stats()  # one /proc scan gives the tree and its CPU
+        tree = roles(self.root, {pid: parent for pid, (parent, _) in stats.items()})
+        # a reaped process counts in its parent's (children's CPU)
+        self.cpu.append((time.monotonic(), sum(stats[pid][1] for pid in tree if pid in stats)))
         for pid, role in tree.items():
             one = _rss_pss(pid)
             if one is None:
