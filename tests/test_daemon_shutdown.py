@@ -86,7 +86,7 @@ def test_sigterm_mid_delivery_abandons_the_send_within_the_bound_and_a_restart_r
     base, seen = sample_site
     config = write_config(tmp_path, base)
     # The send's own deadline far off: only the stop timeout can end the held request.
-    config.write_text(config.read_text().replace("total_timeout = 20", "total_timeout = 300"))
+    config.write_text(config.read_text().replace("total_timeout = 20", "total_timeout = 200"))
     rec = gated_receiver
     proc = start(config, rec.url, notify_socket, "--stop-timeout", "2")
     try:

@@ -5,7 +5,8 @@ the retry sends the same message with the same Message-ID. Every wait has a time
 The server is a scripted raw SMTP server on 127.0.0.1 (aiosmtpd always answers DATA), one
 script step per connection: ``accept`` answers 250, ``drop`` reads the whole message and closes
 the connection, ``hang`` reads it and says nothing more, ``mute`` accepts the connection and
-never sends its greeting.
+never sends its greeting; ``trickle`` sends its greeting, and ``trickle-data`` its reply to the
+message, as endless continuation lines, one byte at a time (``test_deliver_email_deadline``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from dataclasses import replace
 
 import pytest
 
+from monitor.deliver.mail import EmailTarget
 from monitor.errors import DeliveryError
+from monitor.model import Alert
 from tests.test_deliver_email import RECIPIENTS, make_alert, settings, target
 
 UNKNOWN = "deferred: outcome unknown: connection lost after DATA"
@@ -34,6 +37,7 @@ class RawSMTP:
         self.script = list(script)
         self.messages: list[bytes] = []
         self.rcpts: list[list[str]] = []  # the RCPT addresses of each connection
+        self.trickle_ended = False  # the client cut a trickle short
         self._stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.05)
@@ -56,10 +60,28 @@ class RawSMTP:
             with conn:
                 self._session(conn, self.script.pop(0) if self.script else "accept")
 
+    TRICKLE_EVERY = 0.05  # seconds between two bytes: far under any timeout a test sets
+    TRICKLE_FOR = 20.0  # then give up: a client that does not cut it fails, and does not hang
+
+    def _trickle(self, conn: socket.socket, line: bytes) -> None:
+        """Send ``line`` over and over, a byte at a time, until the client goes away."""
+        give_up = time.monotonic() + self.TRICKLE_FOR
+        try:
+            while time.monotonic() < give_up:
+                for byte in line:
+                    if self._stop.wait(self.TRICKLE_EVERY):
+                        return
+                    conn.sendall(bytes([byte]))
+        except OSError:  # the client cut the connection
+            self.trickle_ended = True
+
     def _session(self, conn: socket.socket, step: str) -> None:
         conn.settimeout(5)
         if step == "mute":
             self._stop.wait()
+            return
+        if step == "trickle":
+            self._trickle(conn, b"220-raw.test is warming up\r\n")
             return
         rcpts: list[str] = []
         self.rcpts.append(rcpts)
@@ -82,6 +104,9 @@ class RawSMTP:
                     if step == "hang":
                         self._stop.wait()
                         return
+                    if step == "trickle-data":
+                        self._trickle(conn, b"250-still queueing\r\n")
+                        return
                     conn.sendall(b"250 2.0.0 queued\r\n")
                 elif verb == b"QUIT":
                     conn.sendall(b"221 bye\r\n")
@@ -99,6 +124,17 @@ def raw_server(request: pytest.FixtureRequest) -> Iterator[RawSMTP]:
         server.close()
 
 
+def outcome_unknown(mail: EmailTarget, alert: Alert, why: str) -> DeliveryError:
+    """Send ``alert``; it must fail once DATA was sent: transient, every recipient's outcome
+    unknown for ``why``."""
+    with pytest.raises(DeliveryError) as caught:
+        mail.send(alert)
+    error = caught.value
+    assert error.transient is True and "after DATA" in str(error), str(error)
+    assert error.recipients == {r: f"{UNKNOWN} ({why})" for r in RECIPIENTS}
+    return error
+
+
 def message_id(raw: bytes) -> str:
     return str(email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"])
 
@@ -108,12 +144,8 @@ def test_drop_after_data_is_transient_and_the_retry_has_the_same_message_id(
         raw_server: RawSMTP) -> None:
     mail = target(settings(raw_server.port))
     alert = make_alert(kind="update", key="alert-9-update-2")
-    with pytest.raises(DeliveryError) as caught:
-        mail.send(alert)
-    error = caught.value
-    assert error.transient is True
-    assert "after DATA" in str(error) and "delivery unknown" in str(error)
-    assert error.recipients == {r: f"{UNKNOWN} (SMTPServerDisconnected)" for r in RECIPIENTS}
+    error = outcome_unknown(mail, alert, "SMTPServerDisconnected")
+    assert "delivery unknown" in str(error)
     assert len(raw_server.messages) == 1  # the server did get the whole message
 
     # nothing was recorded as accepted, so the retry goes to everyone: a possible duplicate

@@ -30,7 +30,7 @@ from monitor.config.schema import (
 )
 from monitor.config.targets import parse_targets
 from monitor.deliver import schedule
-from monitor.deliver.settings import TargetSettings
+from monitor.deliver.settings import MAX_SEND_SECONDS, TargetSettings
 from monitor.errors import ConfigError
 from monitor.model import FULL_TEXT, SEVERITIES, Feed, Severity
 from monitor.net import NetConfig
@@ -231,10 +231,16 @@ def _network(r: Reader) -> NetConfig:
         except ValueError as e:
             raise r.error(f"{item!r} is not an IP address or CIDR network", "allow_private") from e
     default = NetConfig()
+    connect = r.positive("connect_timeout", default.connect_timeout)
+    total = r.positive("total_timeout", default.total_timeout)
+    if connect + total > MAX_SEND_SECONDS:  # a webhook's send must end inside its lease
+        raise r.error(f"plus connect_timeout ({connect:g}) must be at most "
+                      f"{MAX_SEND_SECONDS:g} seconds: an alert still being sent after the "
+                      "outbox's five-minute lease could be sent twice", "total_timeout")
     return NetConfig(
-        connect_timeout=r.positive("connect_timeout", default.connect_timeout),
+        connect_timeout=connect,
         read_timeout=r.positive("read_timeout", default.read_timeout),
-        total_timeout=r.positive("total_timeout", default.total_timeout),
+        total_timeout=total,
         max_bytes=r.positive("max_bytes", default.max_bytes, int),
         max_redirects=_redirects(r, default.max_redirects),
         allow_private=allow,

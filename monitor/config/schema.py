@@ -32,7 +32,8 @@ KEYS: dict[str, frozenset[str]] = {
     "targets.webhook": frozenset({"type", "url", "url_env", "url_file", "secret_env",
                                   "secret_file"}),
     "targets.email": frozenset({"type", "host", "port", "security", "from", "to", "username",
-                                "password_env", "password_file", "timeout", "ca_file"}),
+                                "password_env", "password_file", "timeout", "total_timeout",
+                                "ca_file"}),
     "targets.apprise": frozenset({"type", "url_env", "url_file"}),
 }
 for _kind in ("console", "slack", "webhook", "email", "apprise"):  # any target: when to send

@@ -12,6 +12,7 @@ from monitor.config.reader import Reader, check_url, parse_duration
 from monitor.config.schema import _ADDRESS, _NAME, TARGET_TYPES
 from monitor.deliver import apprise_target, schedule
 from monitor.deliver.settings import (
+    MAX_SEND_SECONDS,
     AppriseSettings,
     ConsoleSettings,
     EmailSettings,
@@ -119,10 +120,14 @@ def _email(r: Reader, env: Mapping[str, str]) -> EmailSettings:
     port = r.get("port", int, 465 if security == "tls" else 587)
     if not 0 < port < 65536:
         raise r.error("must be a TCP port number", "port")
+    total = r.positive("total_timeout", 120.0, most=MAX_SEND_SECONDS)
+    timeout = r.positive("timeout", min(30.0, total))
+    if timeout > total:
+        raise r.error(f"must be at most total_timeout ({total:g})", "timeout")
     return EmailSettings(
         host=r.get("host", str, required=True), port=port, sender=sender,
         recipients=recipients, security=security, username=username, password=password,
-        timeout=r.positive("timeout", 30.0), ca_file=_ca_file(r, security),
+        timeout=timeout, total_timeout=total, ca_file=_ca_file(r, security),
     )
 
 

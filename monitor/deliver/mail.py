@@ -18,7 +18,9 @@ Transport security (``EmailSettings.security``):
 - ``none``: plain SMTP, refused (permanently) when credentials are configured.
 
 Every network wait has ``EmailSettings.timeout``: the DNS lookup, the connection, the TLS
-handshake, each command and each reply, the one after DATA included.
+handshake, each command and each reply, the one after DATA included; and the whole send has
+``total_timeout`` (``mail_session``: a relay trickling its replies is cut there, the outcome
+transient, and "unknown" once DATA was sent).
 
 The message (Subject, bodies, headers, the Message-ID that threads a story and stays the same
 across retries) comes from ``mail_render.build_message``.
@@ -53,11 +55,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import smtplib
-import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from monitor.deliver.base import clean_line, truncate
@@ -70,6 +71,7 @@ from monitor.deliver.mail_render import (
     subject,
     thread_ids,
 )
+from monitor.deliver.mail_session import Session, Trace, close
 from monitor.deliver.settings import EmailSettings
 from monitor.errors import DeliveryError
 from monitor.model import Alert
@@ -109,55 +111,6 @@ def _refusals(where: str, refused: Mapping[str, tuple[int, bytes]],
                          recipients_only=all(code != 421 for code, _ in refused.values()))
 
 
-@dataclass
-class _Trace:
-    """What one SMTP session did: each RCPT's reply, and whether DATA was sent."""
-
-    rcpt: dict[str, tuple[int, bytes]] = field(default_factory=dict)
-    data_sent: bool = False
-
-
-class _Session(smtplib.SMTP):
-    """``smtplib.SMTP`` that dials the addresses already checked (never looking the host up
-    again), wraps the socket in TLS at once when ``tls`` is given (implicit TLS), verifies
-    certificates against ``host`` (STARTTLS too: smtplib uses ``_host``), and keeps a trace."""
-
-    def __init__(self, host: str, addresses: Sequence[str], timeout: float,
-                 tls: ssl.SSLContext | None, trace: _Trace) -> None:
-        self._addresses = tuple(addresses)
-        self._tls = tls
-        self.trace = trace
-        super().__init__(timeout=timeout)  # no host: the caller connects, and closes on error
-        self._host = host
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        last: OSError | None = None
-        for address in self._addresses:  # like socket.create_connection: the first that answers
-            try:
-                sock = socket.create_connection((address, port), timeout)
-                break
-            except OSError as e:
-                last = e
-        else:
-            raise last or OSError(f"no address to connect to for {host}")
-        if self._tls is None:
-            return sock
-        try:
-            return self._tls.wrap_socket(sock, server_hostname=self._host)
-        except BaseException:
-            sock.close()
-            raise
-
-    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
-        reply = super().rcpt(recip, options)
-        self.trace.rcpt[recip] = reply
-        return reply
-
-    def data(self, msg: bytes | str) -> tuple[int, bytes]:  # type: ignore[override]
-        self.trace.data_sent = True
-        return super().data(msg)
-
-
 class EmailTarget:
     """Sends each alert as one e-mail to every configured recipient that does not have it yet.
 
@@ -182,7 +135,7 @@ class EmailTarget:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return truncate(clean_line(self._scrub(text)), 200)
 
-    def _outcomes(self, trace: _Trace, after: str | None) -> dict[str, str]:
+    def _outcomes(self, trace: Trace, after: str | None) -> dict[str, str]:
         """Recipient → outcome line for each one tried; those accepted at RCPT take ``after``
         (what became of the message), or "accepted" when it is None."""
         return {address: (after or "accepted") if code in _ACCEPTED
@@ -200,39 +153,14 @@ class EmailTarget:
                                 "use 'starttls' or 'tls'", transient=False)
         msg = build_message(alert, s)
         context = self._context(where)
-        trace = _Trace()
+        trace = Trace()
+        deadline = time.monotonic() + s.total_timeout  # the lookup's timeout is within it
         try:
-            self._deliver(msg, pending, self._addresses(where), context, trace)
+            self._deliver(msg, pending, self._addresses(where), context, trace, deadline)
         except DeliveryError:
             raise
-        except smtplib.SMTPAuthenticationError as e:
-            raise _code_error(where, e.smtp_code, "authentication failed") from e
-        except smtplib.SMTPNotSupportedError as e:
-            raise DeliveryError(f"{where}: {self._scrub(str(e))}", transient=False) from e
-        except smtplib.SMTPRecipientsRefused as e:  # all of them, or a 421 among the RCPTs
-            raise _refusals(where, e.recipients, self._outcomes(
-                trace, "deferred: not sent: the server refused the session")) from e
-        except smtplib.SMTPSenderRefused as e:
-            raise _code_error(where, e.smtp_code, "sender refused") from e
-        except smtplib.SMTPResponseException as e:  # DATA refused, greeting, STARTTLS …
-            reply = self._detail(e.smtp_error)
-            after = _outcome(e.smtp_code, reply) if trace.data_sent else None
-            outcomes = self._outcomes(trace, after) if after else {}
-            raise _code_error(where, e.smtp_code, reply, outcomes) from e
-        except ssl.SSLCertVerificationError as e:
-            raise DeliveryError(f"{where}: TLS certificate not trusted: {e.verify_message}",
-                                transient=False) from e
-        except (smtplib.SMTPException, OSError) as e:  # disconnects, timeouts, refused, TLS
-            failure = f"{type(e).__name__}: {self._scrub(str(e))}"
-            if trace.data_sent:
-                raise DeliveryError(
-                    f"{where}: connection lost after DATA, before the server's reply; delivery "
-                    f"unknown, retried with the same Message-ID: {failure}", transient=True,
-                    recipients=self._outcomes(trace, "deferred: outcome unknown: connection "
-                                                     f"lost after DATA ({type(e).__name__})"),
-                ) from e
-            raise DeliveryError(f"{where}: {failure}", transient=True, recipients=self._outcomes(
-                trace, f"deferred: not sent: {type(e).__name__}")) from e
+        except (smtplib.SMTPException, OSError) as e:
+            raise self._failure(where, e, trace) from e
         outcomes = self._outcomes(trace, None)
         refused = {a: r for a, r in trace.rcpt.items() if r[0] not in _ACCEPTED}
         if refused:
@@ -242,6 +170,41 @@ class EmailTarget:
             if partial.transient:
                 raise partial
         return outcomes
+
+    def _failure(self, where: str, e: smtplib.SMTPException | OSError,
+                 trace: Trace) -> DeliveryError:
+        """The DeliveryError for what went wrong in the session, with every recipient's
+        outcome so far."""
+        if trace.expired:  # whatever the cut made the wait in progress raise
+            failure = f"total deadline of {self._settings.total_timeout:g}s exceeded"
+        elif isinstance(e, smtplib.SMTPAuthenticationError):
+            return _code_error(where, e.smtp_code, "authentication failed")
+        elif isinstance(e, smtplib.SMTPNotSupportedError):
+            return DeliveryError(f"{where}: {self._scrub(str(e))}", transient=False)
+        elif isinstance(e, smtplib.SMTPRecipientsRefused):  # all of them, or a 421 among them
+            return _refusals(where, e.recipients, self._outcomes(
+                trace, "deferred: not sent: the server refused the session"))
+        elif isinstance(e, smtplib.SMTPSenderRefused):
+            return _code_error(where, e.smtp_code, "sender refused")
+        elif isinstance(e, smtplib.SMTPResponseException):  # DATA refused, greeting, STARTTLS
+            reply = self._detail(e.smtp_error)
+            after = _outcome(e.smtp_code, reply) if trace.data_sent else None
+            outcomes = self._outcomes(trace, after) if after else {}
+            return _code_error(where, e.smtp_code, reply, outcomes)
+        elif isinstance(e, ssl.SSLCertVerificationError):
+            return DeliveryError(f"{where}: TLS certificate not trusted: {e.verify_message}",
+                                 transient=False)
+        else:  # disconnects, timeouts, refused connections, TLS
+            failure = f"{type(e).__name__}: {self._scrub(str(e))}"
+        why = "total deadline" if trace.expired else type(e).__name__
+        if trace.data_sent:
+            return DeliveryError(
+                f"{where}: connection lost after DATA, before the server's reply; delivery "
+                f"unknown, retried with the same Message-ID: {failure}", transient=True,
+                recipients=self._outcomes(trace, "deferred: outcome unknown: connection "
+                                                 f"lost after DATA ({why})"))
+        return DeliveryError(f"{where}: {failure}", transient=True, recipients=self._outcomes(
+            trace, f"deferred: not sent: {why}"))
 
     def _context(self, where: str) -> ssl.SSLContext | None:
         """The verifying TLS context: ``ca_file`` alone when set, else the system store."""
@@ -296,10 +259,10 @@ class EmailTarget:
         return answer
 
     def _open(self, addresses: Sequence[str], context: ssl.SSLContext | None,
-              trace: _Trace) -> _Session:
+              trace: Trace, deadline: float) -> Session:
         s = self._settings
-        smtp = _Session(s.host, addresses, s.timeout, context if s.security == "tls" else None,
-                        trace)
+        smtp = Session(s.host, addresses, s.timeout, context if s.security == "tls" else None,
+                       trace, deadline)
         try:
             code, reply = smtp.connect(s.host, s.port)
             if code != 220:
@@ -313,25 +276,18 @@ class EmailTarget:
                 smtp.starttls(context=context)
                 smtp.ehlo()
         except BaseException:
-            _close(smtp)
+            close(smtp)
             raise
         return smtp
 
     def _deliver(self, msg: EmailMessage, pending: Sequence[str], addresses: Sequence[str],
-                 context: ssl.SSLContext | None, trace: _Trace) -> None:
+                 context: ssl.SSLContext | None, trace: Trace, deadline: float) -> None:
         s = self._settings
-        smtp = self._open(addresses, context, trace)
+        smtp = self._open(addresses, context, trace, deadline)
         try:
             if s.username:
                 smtp.login(s.username, s.password or "")
             smtp.send_message(msg, from_addr=s.sender, to_addrs=list(pending))
         finally:
-            _close(smtp)
+            close(smtp)
 
-
-def _close(smtp: smtplib.SMTP) -> None:
-    """QUIT politely; a failure here must not turn a delivered message into an error."""
-    try:
-        smtp.quit()
-    except (smtplib.SMTPException, OSError):
-        smtp.close()

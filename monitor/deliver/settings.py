@@ -38,6 +38,12 @@ class WebhookSettings:
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
+# The longest a single send may take, as a whole (e-mail ``total_timeout``, ``[network]
+# total_timeout`` + ``connect_timeout``): under the outbox's five-minute lease
+# (``monitor.deliver.outbox.LEASE``), so that a send still running is never claimed again.
+MAX_SEND_SECONDS = 240.0
+
+
 @dataclass(frozen=True)
 class EmailSettings:
     """An SMTP relay. ``security`` "none" is accepted only without credentials.
@@ -45,6 +51,10 @@ class EmailSettings:
     ``ca_file``: a PEM bundle of the CAs that may issue the relay's certificate (a company CA),
     trusted instead of the system store; None: the system store. ``host`` is resolved and
     checked against ``[network] allow_private`` like every other destination.
+
+    ``timeout`` bounds each wait (the DNS lookup, the connection, each reply); ``total_timeout``
+    the whole send, so that a relay trickling its replies under ``timeout`` cannot hold one past
+    ``MAX_SEND_SECONDS``, inside the outbox's lease.
     """
 
     host: str
@@ -55,6 +65,7 @@ class EmailSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
+    total_timeout: float = 120.0
     ca_file: str | None = None
 
 
