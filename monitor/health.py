@@ -202,8 +202,8 @@ def check(heartbeat: Heartbeat, database: Path, limits: Mapping[str, float] = BE
         checks["database"] = {"ok": False, "error": str(e)}
     failing = writes.failing() if writes is not None else None
     if failing is not None:
-        checks["database"] = {"ok": False, "error": f"a write failed and no poll has stored "
-                                                    f"since (polls pause): {failing}"}
+        checks["database"] = {"ok": False, "error": "a write failed and no poll or drain has "
+                                                    f"stored since (polls pause): {failing}"}
     healthy = all(c["ok"] for c in checks.values())
     return {"status": "ok" if healthy else "unhealthy", "checks": checks}
 

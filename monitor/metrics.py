@@ -198,8 +198,8 @@ class StateCollector:
         if self.writes is not None:
             writable = GaugeMetricFamily(
                 "monitor_database_writable", "0 from a write the database refused (a full "
-                "disk, a read-only directory) until a poll stores again: the daemon's polls "
-                "are paused meanwhile; else 1.")
+                "disk, a read-only directory) until a poll or a drain stores again: the "
+                "daemon's polls are paused meanwhile; else 1.")
             writable.add_metric([], 0 if self.writes.failing() is not None else 1)
             yield writable
         yield from self._database_families(picture)

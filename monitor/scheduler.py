@@ -109,12 +109,15 @@ def deliver_job(ctx: Context, stopping: threading.Event) -> None:
     if ctx.writes.paused(ctx.clock()):
         return
     try:
-        deliver(ctx.store, ctx.targets, ctx.config.delivery, clock=clock, rng=ctx.rng,
-                sleep=sleep)
+        report = deliver(ctx.store, ctx.targets, ctx.config.delivery, clock=clock, rng=ctx.rng,
+                         sleep=sleep)
     except _Stopping:
         log.info("job=deliver stopping: paced alerts wait for the next start")
     except StoreError as e:
         ctx.writes.failed(e, ctx.clock())
+    else:
+        if report.wrote:  # like a poll that stored: the database takes writes again
+            ctx.writes.stored()
 
 
 def poll_job(ctx: Context, feed: Feed) -> None:

@@ -6,8 +6,9 @@ so without a pause the daemon would fetch that feed and its pages again every fe
 write nothing each time. After a poll ends in a :class:`~monitor.errors.StoreError` no poll
 starts (nor does an outbox drain, whose claims are writes too) for :data:`FIRST_PAUSE`; each
 further failure right after a pause doubles it, up to :data:`LONGEST_PAUSE`; the first poll
-that stores its outcome ends it. The pause and its end are logged once each, as one line,
-and ``/healthz`` answers "unhealthy" from the first failed write until a poll stores again.
+that stores its outcome ends it, or the first drain that stores the outcome of a row (one with
+nothing to send proves nothing: it wrote nothing). The pause and its end are logged once each,
+as one line, and ``/healthz`` answers "unhealthy" from the first failed write until then.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class WritePause:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._until: datetime | None = None
-        self._length: timedelta | None = None  # of the last pause, until a poll stores again
+        self._length: timedelta | None = None  # of the last pause, until a poll or drain stores
         self._error: str | None = None  # what the last failed write said, until then
 
     def paused(self, now: datetime) -> bool:
@@ -37,7 +38,8 @@ class WritePause:
             return self._until is not None and now < self._until
 
     def failing(self) -> str | None:
-        """What the last failed write said, while no poll has stored since (``/healthz``)."""
+        """What the last failed write said, while no poll or drain has stored since
+        (``/healthz``)."""
         with self._lock:
             return self._error
 
@@ -54,7 +56,7 @@ class WritePause:
                   "delivery starts until then", length.total_seconds(), str(error))
 
     def stored(self) -> None:
-        """A poll stored its outcome: the database takes writes again."""
+        """A poll, or a drain, stored its outcome: the database takes writes again."""
         with self._lock:
             if self._length is None:
                 return

@@ -217,8 +217,8 @@ def test_a_database_that_takes_no_writes_is_unhealthy_until_a_poll_stores(
         assert status == 503
         assert json.loads(body)["checks"]["database"] == {
             "ok": False,
-            "error": "a write failed and no poll has stored since (polls pause): database or "
-                     "disk is full"}
+            "error": "a write failed and no poll or drain has stored since (polls pause): "
+                     "database or disk is full"}
         writes.stored()
         assert request(served.address, "GET", "/healthz")[0] == 200
     finally:

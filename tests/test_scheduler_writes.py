@@ -17,7 +17,10 @@ import pytest
 from monitor import scheduler
 from monitor.cli import build_context
 from monitor.config import load_config
+from monitor.deliver.outbox import DeliveryReport
 from monitor.dispatch import Dispatcher
+from monitor.errors import StoreError
+from monitor.health import check
 from monitor.model import Feed
 from monitor.pipeline import Context
 from monitor.store import Store
@@ -32,8 +35,10 @@ START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 class _Clock:
     def __init__(self) -> None:
         self.now = START
+        self.step = timedelta(0)  # how far each reading moves it on (a drain's paced slots)
 
     def __call__(self) -> datetime:
+        self.now += self.step
         return self.now
 
 
@@ -75,7 +80,8 @@ def test_a_full_disk_pauses_the_polls_and_they_resume_when_there_is_room(
         monkeypatch: pytest.MonkeyPatch) -> None:
     ctx, clock, (_, fetched) = full
     drains: list[datetime] = []
-    monkeypatch.setattr(scheduler, "deliver", lambda *a, **k: drains.append(clock.now))
+    monkeypatch.setattr(scheduler, "deliver",
+                        lambda *a, **k: drains.append(clock.now) or DeliveryReport())
     caplog.set_level(logging.INFO)
     scheduler.poll_job(ctx, _feeds(ctx)["atom"])
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -134,3 +140,40 @@ def test_a_failure_during_a_pause_neither_extends_nor_logs_it(
     pause.failed(OSError("disk full"), START + timedelta(seconds=10))  # a poll begun before
     assert not pause.paused(START + FIRST_PAUSE)
     assert len([r for r in caplog.records if "store=paused" in r.getMessage()]) == 1
+
+
+def test_a_drain_that_stores_an_outcome_ends_the_failing_state_and_an_idle_one_does_not(
+        full: tuple[Context, _Clock, Site], receiver: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pause set off by a drain's failed write: without a poll (feeds polled hourly, say),
+    the next drain that sends an alert shows the database takes writes again."""
+    ctx, clock, _ = full
+    ctx.store.db.execute("PRAGMA max_page_count = 1073741823")  # room for the first poll
+    scheduler.poll_job(ctx, _feeds(ctx)["atom"])
+    queued = ctx.store.db.execute("SELECT count(*) FROM alerts WHERE state = 'pending'"
+                                  ).fetchone()[0]
+    assert queued > 0 and ctx.writes.failing() is None
+    real = scheduler.deliver
+
+    def failing_drain(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("disk I/O error")
+
+    monkeypatch.setattr(scheduler, "deliver", failing_drain)
+    scheduler.deliver_job(ctx, threading.Event())
+    assert ctx.writes.failing() == "disk I/O error"
+    assert check(ctx.heartbeat, ctx.config.database, {}, ctx.writes)["status"] == "unhealthy"
+
+    monkeypatch.setattr(scheduler, "deliver", real)
+    clock.now = START + 2 * FIRST_PAUSE + timedelta(seconds=1)  # the pause, and group_wait, over
+    clock.step = timedelta(seconds=1)  # the second alert's paced slot comes
+    scheduler.deliver_job(ctx, threading.Event())
+    clock.step = timedelta(0)
+    assert len(receiver.requests) == queued
+    assert ctx.writes.failing() is None
+    assert check(ctx.heartbeat, ctx.config.database, {}, ctx.writes)["status"] == "ok"
+
+    ctx.writes.failed(StoreError("disk I/O error"), clock.now)
+    clock.now += FIRST_PAUSE * 2
+    scheduler.deliver_job(ctx, threading.Event())  # nothing left to send: it wrote nothing
+    assert len(receiver.requests) == queued
+    assert ctx.writes.failing() == "disk I/O error"

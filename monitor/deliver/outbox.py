@@ -76,6 +76,11 @@ class DeliveryReport:
     def ok(self) -> bool:
         return not self.retrying and not self.dead and not self.disabled
 
+    @property
+    def wrote(self) -> bool:
+        """Rows were claimed and their outcomes stored: the database took writes."""
+        return bool(self.sent or self.retrying or self.dead or self.deferred)
+
 
 def backoff(attempt: int, policy: DeliveryConfig, rng: random.Random,
             retry_after: float | None = None) -> float:
