@@ -10,11 +10,11 @@ database (the daemon holds that file's lock: that needs a restart) is refused, w
 on one log line, and the daemon goes on as it was. Otherwise the new config, rules and targets
 (built by the code ``build_context`` uses; a new network client when ``[network]`` changed) are
 swapped into the context: feeds added to or removed from the config take effect at the next
-dispatch (every 2 s), a poll already under way finishes with what it started with. Two settings
-are fixed for the life of the process and need a restart: the database, and the
-``[polling]`` concurrency limits the dispatcher was built with (a change is logged). Secrets
-come from the environment the process was started with (systemd reads ``EnvironmentFile=``
-at start, not at reload).
+dispatch (every 2 s), a poll already under way finishes with what it started with. The
+``[polling]`` concurrency limits go to the dispatcher (``monitor.dispatch``: the next polls
+start under them, the polls running finish). The database is fixed for the life of the
+process: moving it needs a restart. Secrets come from the environment the process was started
+with (systemd reads ``EnvironmentFile=`` at start, not at reload).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import TextIO
 from monitor import match
 from monitor.config import Config, check_route_rules, load_config
 from monitor.deliver import Target, build_target
+from monitor.dispatch import Dispatcher
 from monitor.errors import ConfigError, MonitorError, RuleError
 from monitor.net import GuardedClient
 from monitor.pipeline import Context
@@ -122,11 +123,12 @@ def reload_rules(ctx: Context) -> bool:
     return True
 
 
-def reload(ctx: Context, retired: list[GuardedClient]) -> bool:
+def reload(ctx: Context, retired: list[GuardedClient],
+           dispatcher: Dispatcher | None = None) -> bool:
     """SIGHUP: the config file and its rule folder anew, swapped in together or not at all
     (see the module's docstring). A network client replaced is appended to ``retired``, for the
-    daemon to close when it stops (a poll or a delivery may still be using it). True if
-    swapped."""
+    daemon to close when it stops (a poll or a delivery may still be using it); the daemon's
+    ``dispatcher`` takes the new ``[polling]`` limits. True if swapped."""
     old = ctx.config
     try:
         config = load_config(old.path)
@@ -156,10 +158,10 @@ def reload(ctx: Context, retired: list[GuardedClient]) -> bool:
         return False
     if client is not ctx.client:
         retired.append(ctx.client)
-    if (config.polling.concurrency, config.polling.per_host) != (old.polling.concurrency,
-                                                                 old.polling.per_host):
-        log.warning("config=reloaded note='[polling] concurrency and per_host take effect at "
-                    "the next restart'")
+    limits = (config.polling.concurrency, config.polling.per_host)
+    if dispatcher is not None and limits != (dispatcher.concurrency, dispatcher.per_host):
+        dispatcher.set_limits(*limits)
+        log.info("polling=resized concurrency=%d per_host=%d", *limits)
     ctx.config, ctx.client, ctx.targets = config, client, targets
     ctx.group_wait = _group_wait(config, daemon=True)
     _rules_swapped(ctx, ruleset)

@@ -228,7 +228,7 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None, *,
         while not stop.wait(watchdog.wake(WAKE_EVERY)):
             if flags.reload:
                 flags.reload = False  # before loading: a SIGHUP from now on loads again
-                _reload(ctx, retired)
+                _reload(ctx, retired, dispatcher)
             watchdog.tick()
     finally:
         if flags.stop_signal:
@@ -251,12 +251,12 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None, *,
     return finished
 
 
-def _reload(ctx: Context, retired: list[GuardedClient]) -> None:
+def _reload(ctx: Context, retired: list[GuardedClient], dispatcher: Dispatcher) -> None:
     log.info("signal=SIGHUP reloading config=%s rules=%s", ctx.config.path, ctx.config.rules)
     usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     sd_notify(f"RELOADING=1\nMONOTONIC_USEC={usec}")
     try:
-        reload(ctx, retired)
+        reload(ctx, retired, dispatcher)
     except Exception:  # a bug in the reload must not stop the daemon: the old state stays
         log.exception("config=reload-refused reason='unexpected error'")
     sd_notify("READY=1")

@@ -31,6 +31,7 @@ from monitor.config.schema import (
 from monitor.config.targets import parse_targets
 from monitor.deliver import schedule
 from monitor.deliver.settings import MAX_SEND_SECONDS, TargetSettings
+from monitor.dispatch import MAX_CONCURRENCY
 from monitor.errors import ConfigError
 from monitor.model import FULL_TEXT, SEVERITIES, Feed, Severity
 from monitor.net import NetConfig
@@ -287,7 +288,7 @@ def _polling(r: Reader) -> PollingConfig:
     if not 0 <= jitter <= 1:
         raise r.error("must be a fraction from 0 to 1", "jitter")
     numbers = {}
-    for key, most in (("failing_after", 100), ("concurrency", 256), ("per_host", 16)):
+    for key, most in (("failing_after", 100), ("concurrency", MAX_CONCURRENCY), ("per_host", 16)):
         numbers[key] = r.get(key, int, getattr(d, key))
         if not 1 <= numbers[key] <= most:
             raise r.error(f"must be from 1 to {most}", key)
