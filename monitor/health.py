@@ -39,6 +39,7 @@ from monitor.watchdog import JOB_LIMITS
 from monitor.write_pause import WritePause
 
 if TYPE_CHECKING:
+    from monitor.config import HealthConfig
     from monitor.metrics import Metrics
     from monitor.pipeline import Context
 
@@ -292,6 +293,7 @@ class Listener:
         self._server.writes = writes
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.5,),
                                         name="health-listener", daemon=True)
+        self._stopped = False
         self._thread.start()
 
     @property
@@ -299,16 +301,22 @@ class Listener:
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
     def stop(self) -> None:
+        self._stopped = True
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
 
 
-def start_listener(ctx: Context) -> Listener | None:
-    """The listener of ``[health] listen`` for the daemon of ``ctx``; None when not configured.
-    ``MonitorError`` when the address cannot be bound (in use, not this machine's)."""
-    settings = ctx.config.health
+def start_listener(ctx: Context, settings: HealthConfig | None = None) -> Listener | None:
+    """The listener of ``[health] listen`` (``settings``, default the config's) for the daemon
+    of ``ctx``; None when not configured. ``MonitorError`` when the address cannot be bound (in
+    use, not this machine's)."""
+    settings = settings or ctx.config.health
     if settings.host is None:
         return None
     from monitor import metrics
@@ -328,3 +336,39 @@ def start_listener(ctx: Context) -> Listener | None:
                     "/metrics answer anyone who can reach it, without authentication'",
                     shown, port)
     return listener
+
+
+def move_listener(ctx: Context, listener: Listener | None,
+                  before: HealthConfig) -> Listener | None:
+    """After a reload: the listener of the new ``[health] listen`` when it changed from
+    ``before``. The old one stops once the new one listens, or first when the new address
+    takes its port (0.0.0.0 after 127.0.0.1); when the new one cannot listen the old one is
+    kept (or started again), with an error line."""
+    if ctx.config.health == before:
+        return listener
+    try:
+        return _replace(ctx, listener)
+    except MonitorError as e:
+        log.error("health=reload-failed reason=%r (listening as before)", str(e))
+    if listener is None or not listener.stopped:
+        return listener
+    try:
+        return start_listener(ctx, before)
+    except MonitorError as e:
+        log.error("health=stopped reason=%r", str(e))
+        return None
+
+
+def _replace(ctx: Context, listener: Listener | None) -> Listener | None:
+    try:
+        new = start_listener(ctx)
+    except MonitorError:
+        if listener is None:
+            raise
+        listener.stop()  # it may hold the port: free it and try once more
+        new = start_listener(ctx)
+    if listener is not None and not listener.stopped:
+        listener.stop()
+    if new is None:
+        log.info("health=stopped reason='[health] listen removed'")
+    return new

@@ -39,7 +39,7 @@ from monitor.daemon_context import STOP_TIMEOUT, reload, reload_rules
 from monitor.deliver.outbox import deliver
 from monitor.dispatch import Dispatcher
 from monitor.errors import StoreError
-from monitor.health import start_listener
+from monitor.health import Listener, move_listener, start_listener
 from monitor.maintenance import MAINTAIN_EVERY, first_maintenance, run_maintenance
 from monitor.model import Feed
 from monitor.net import GuardedClient
@@ -228,7 +228,7 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None, *,
         while not stop.wait(watchdog.wake(WAKE_EVERY)):
             if flags.reload:
                 flags.reload = False  # before loading: a SIGHUP from now on loads again
-                _reload(ctx, retired, dispatcher)
+                listener = _reload(ctx, retired, dispatcher, listener)
             watchdog.tick()
     finally:
         if flags.stop_signal:
@@ -251,15 +251,21 @@ def run_daemon(ctx: Context, stop: threading.Event | None = None, *,
     return finished
 
 
-def _reload(ctx: Context, retired: list[GuardedClient], dispatcher: Dispatcher) -> None:
+def _reload(ctx: Context, retired: list[GuardedClient], dispatcher: Dispatcher,
+            listener: Listener | None) -> Listener | None:
+    """SIGHUP: ``reload``, and the health listener moved if ``[health] listen`` changed;
+    returns the listener."""
     log.info("signal=SIGHUP reloading config=%s rules=%s", ctx.config.path, ctx.config.rules)
     usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     sd_notify(f"RELOADING=1\nMONOTONIC_USEC={usec}")
+    before = ctx.config.health
     try:
         reload(ctx, retired, dispatcher)
+        listener = move_listener(ctx, listener, before)
     except Exception:  # a bug in the reload must not stop the daemon: the old state stays
         log.exception("config=reload-refused reason='unexpected error'")
     sd_notify("READY=1")
+    return listener
 
 
 def _stop(scheduler: BackgroundScheduler, dispatcher: Dispatcher, stopping: threading.Event,

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -173,27 +175,42 @@ def hup_and_wait(proc: subprocess.Popen[str], sock: socket.socket) -> None:
     assert sock.recv(64) == b"READY=1"
 
 
+@dataclass
+class Daemon:
+    proc: subprocess.Popen[str]
+    err: str = ""  # its stderr, once stopped
+
+
+@contextmanager
+def running(config: Path, notify: socket.socket) -> Iterator[Daemon]:
+    """``monitor run --config`` in a child process, once it said READY=1; stopped with SIGTERM
+    when the block ends (killed if it does not stop within 60 s), exit code 0 required."""
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    daemon = Daemon(subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config",
+                                      str(config)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True))
+    try:
+        assert notify.recv(64) == b"READY=1"
+        yield daemon
+        daemon.proc.send_signal(signal.SIGTERM)
+        _, daemon.err = daemon.proc.communicate(timeout=60)
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.communicate()
+    assert daemon.proc.returncode == 0, daemon.err
+
+
 def test_sighup_reloads_the_running_daemon(tmp_path: Path,
                                            notify_socket: socket.socket) -> None:
     config = write_setup(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(config)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        assert notify_socket.recv(64) == b"READY=1"
+    with running(config, notify_socket) as daemon:
         extra = tmp_path / "rules" / "extra.yaml"
         extra.write_text(GOOD_EXTRA, encoding="utf-8")
-        hup_and_wait(proc, notify_socket)
+        hup_and_wait(daemon.proc, notify_socket)
         extra.write_text(BROKEN_EXTRA, encoding="utf-8")
-        hup_and_wait(proc, notify_socket)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+        hup_and_wait(daemon.proc, notify_socket)
+    err = daemon.err
     lines = err.splitlines()
     reloaded = [line for line in lines if "rules=reloaded" in line]
     refused = [line for line in lines if "rules=reload-refused" in line]
