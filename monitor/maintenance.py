@@ -5,7 +5,8 @@
 `monitor db prune` runs it by hand. One pass:
 
 1. prunes what ``[retention]`` lets go (``monitor.store.retention``: article texts,
-   fingerprints, sent and dead alerts; entries are kept forever), in short batches;
+   fingerprints, sent and dead alerts; entries are kept forever), and the fingerprints of
+   entries no rule matched (older databases hold them), in short batches;
 2. VACUUMs when the last VACUUM is older than ``vacuum_every`` and at least
    :data:`VACUUM_FREE` of the file is free pages (else the next pass looks again). SQLite
    reuses free pages for new rows, so a database whose pruning keeps pace with its growth
@@ -98,6 +99,8 @@ def maintain(store: Store, config: RetentionConfig, now: datetime, *,
                                  size_before=size_before, size_after=size_before, dry_run=True)
     texts = store.prune_texts(cutoffs.texts, now, pause=pause)
     fingerprints, bands = store.prune_fingerprints(cutoffs.fingerprints, pause=pause)
+    unmatched, unmatched_bands = store.prune_unmatched_fingerprints(pause=pause)
+    fingerprints, bands = fingerprints + unmatched, bands + unmatched_bands
     alerts, recipients = store.prune_alerts(cutoffs.alerts, pause=pause)
     pruned = Pruned(texts=texts, fingerprints=fingerprints, bands=bands, alerts=alerts,
                     recipients=recipients)

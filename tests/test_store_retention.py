@@ -44,8 +44,10 @@ def text(i: int) -> str:
     return " ".join(f"word{i}x{j}" for j in range(300))
 
 
-def add(store: Store, guid: str, age: timedelta, *, story: bool = False) -> int:
-    """An entry first seen ``age`` before NOW, with its article, a match and a fingerprint."""
+def add(store: Store, guid: str, age: timedelta, *, story: bool = False,
+        matched: bool = True) -> int:
+    """An entry first seen ``age`` before NOW, with its article, a match (unless not
+    ``matched``: what databases made before 2026-11-21 fingerprinted too) and a fingerprint."""
     when = NOW - age
     entry = Entry(feed=FEED.name, guid=guid, link=f"https://example.org/{guid}",
                   title=f"title {guid}", summary="summary", published=when)
@@ -55,9 +57,10 @@ def add(store: Store, guid: str, age: timedelta, *, story: bool = False) -> int:
         store.add_article(entry_id, Article(entry=entry, url=entry.link, title=entry.title,
                                             text=body, published=when, site="Wire",
                                             source="page"), when)
-        store.add_matches(entry_id, [Match(rule_id="r", title="R", severity="high", tags=(),
-                                           entities=("Ain al-Asad",), terms=("rocket",),
-                                           snippet="Rockets hit Ain al-Asad.")])
+        if matched:
+            store.add_matches(entry_id, [Match(
+                rule_id="r", title="R", severity="high", tags=(), entities=("Ain al-Asad",),
+                terms=("rocket",), snippet="Rockets hit Ain al-Asad.")])
         store.add_fingerprint(entry_id, near.fingerprint(body))
         if story:
             story_id = store.open_story(entry_id, story_view(guid, when), when)
@@ -122,6 +125,47 @@ def test_old_fingerprints_and_their_band_rows_go(store: Store) -> None:
     # the next pass starts near the last cutoff, and still finds what crossed it since
     assert store.meta("fingerprints_pruned_before") == "2024-04-27T12:00:00+00:00"
     assert store.prune_fingerprints(NOW - 20 * DAY, pause=0) == (1, BANDS)
+
+
+def test_fingerprints_of_entries_no_rule_matched_go_whatever_their_age(store: Store) -> None:
+    ids = {guid: add(store, guid, age, matched=guid.startswith("m")) for guid, age in
+           (("m-young", DAY), ("u-young", DAY), ("u-old", 500 * DAY), ("m-old", 500 * DAY),
+            ("u-mid", 30 * DAY))}
+    unmatched_fp = store.get_fingerprint(ids["u-young"])
+    assert unmatched_fp is not None
+    selects: list[str] = []
+    store.db.conn.set_trace_callback(
+        lambda sql: selects.append(sql) if "FROM fingerprints f" in sql else None)
+    try:
+        assert store.prune_unmatched_fingerprints(batch=2, pause=0) == (3, 3 * BANDS)
+        assert len(selects) == 3, "batches of 2: 2 + 2 + 1"
+    finally:
+        store.db.conn.set_trace_callback(None)
+    kept = sorted((ids["m-young"], ids["m-old"]))
+    assert rows(store, "SELECT entry_id FROM fingerprints ORDER BY entry_id") == [
+        (i,) for i in kept]
+    assert rows(store, "SELECT DISTINCT entry_id FROM fingerprint_bands ORDER BY entry_id") == [
+        (i,) for i in kept], "no orphan band rows"
+    assert store.find_near(unmatched_fp, near.DUPLICATE) == []
+    assert rows(store, "SELECT count(*) FROM entries") == [(5,)], "entries are kept"
+    # the next pass goes on after the last entry read: only what was added since
+    assert store.meta("unmatched_fingerprints_pruned_after") == str(max(ids.values()))
+    later = add(store, "u-later", DAY, matched=False)
+    assert store.prune_unmatched_fingerprints(pause=0) == (1, BANDS)
+    assert store.get_fingerprint(later) is None
+    assert store.prune_unmatched_fingerprints(pause=0) == (0, 0)
+
+
+def test_a_dry_run_counts_unmatched_fingerprints_once(store: Store) -> None:
+    add(store, "old-unmatched", 500 * DAY, matched=False)  # old and unmatched: one to count
+    add(store, "old", 500 * DAY)
+    add(store, "young-unmatched", DAY, matched=False)
+    add(store, "young", DAY)
+    dry = maintain(store, POLICY, NOW, dry_run=True)
+    assert dry.pruned.fingerprints == 3
+    done = maintain(store, POLICY, NOW, pause=0)
+    assert (done.pruned.fingerprints, done.pruned.bands) == (3, 3 * BANDS)
+    assert rows(store, "SELECT count(*) FROM fingerprints") == [(1,)]
 
 
 def test_sent_and_dead_alerts_go_with_their_recipients_pending_ones_never(store: Store) -> None:

@@ -9,6 +9,11 @@
   seen before ``fingerprints``: near-duplicate detection compares a new text with the stored
   ones, and once a story is closed (``[stories] window``) a copy of one of its texts could only
   reopen it as stale.
+- **Fingerprints of entries no rule matched**, whatever their age: since 2026-11-21 only a
+  matching article is fingerprinted and compared (``monitor.ingest``); databases made before
+  hold one for every article (most of that table), passed over by the lookups. The pass goes
+  on from the entry where the last one stopped (``_meta``), so once those are gone it reads
+  only the fingerprints added since.
 - **Alerts** that were ``sent`` or are ``dead`` (and their ``alert_recipients`` rows), created
   before ``alerts``. ``pending`` and ``sending`` rows are never removed.
 - **Entries are kept forever**: their guid and canonical URL are the set of what was seen, and
@@ -49,6 +54,7 @@ PAUSE = 0.05  # seconds between two batches: the daemon's writer gets the lock i
 SLACK = timedelta(days=1)
 LAST_VACUUM = "last_vacuum_at"
 FINGERPRINTS_BEFORE = "fingerprints_pruned_before"
+UNMATCHED_AFTER = "unmatched_fingerprints_pruned_after"  # the last entry id a pass read
 
 
 def migrate_retention(db: sqlite_utils.Database) -> None:
@@ -108,8 +114,14 @@ class RetentionQueries:
         remove with these cutoffs (band rows are not counted: they have no entry index)."""
         db = self.db
         texts = db.execute(f"SELECT count(*) {_TEXTS}", [dt_out(texts_before)]).fetchone()[0]
-        fps = db.execute(f"SELECT count(*) {_FINGERPRINTS}",
-                         [self._fingerprints_from(), dt_out(fingerprints_before)]).fetchone()[0]
+        window = [self._fingerprints_from(), dt_out(fingerprints_before)]
+        fps = db.execute(f"SELECT count(*) {_FINGERPRINTS}", window).fetchone()[0]
+        fps += db.execute(  # those of entries no rule matched, not already counted
+            "SELECT count(*) FROM fingerprints f JOIN entries e ON e.id = f.entry_id"
+            " WHERE f.entry_id > ? AND NOT EXISTS (SELECT 1 FROM matches m"
+            " WHERE m.entry_id = f.entry_id)"
+            " AND NOT (e.first_seen_at >= ? AND e.first_seen_at < ?)",
+            [int(self.meta(UNMATCHED_AFTER) or 0), *window]).fetchone()[0]
         alerts = db.execute(f"SELECT count(*) {_ALERTS}",
                             [dt_out(alerts_before)]).fetchone()[0]
         recipients = db.execute(f"SELECT count(*) FROM alert_recipients WHERE alert_id IN"  # noqa: S608
@@ -148,13 +160,7 @@ class RetentionQueries:
                     f"SELECT e.first_seen_at, f.entry_id, f.signature, f.content_hash, f.words"
                     f" {_FINGERPRINTS} ORDER BY e.first_seen_at LIMIT ?",
                     [start, dt_out(before), batch]).fetchall()
-                keys = [(band, bucket, r[1]) for r in rows
-                        for band, bucket in enumerate(bands(Fingerprint.from_bytes(*r[2:])))]
-                cur = db.conn.executemany("DELETE FROM fingerprint_bands WHERE band = ? AND"
-                                          " bucket = ? AND entry_id = ?", keys)
-                band_rows += max(cur.rowcount, 0)
-                db.execute("DELETE FROM fingerprints WHERE entry_id IN"
-                           " (SELECT value FROM json_each(?))", [json.dumps([r[1] for r in rows])])
+                band_rows += _delete(db, [r[1:] for r in rows])
             fingerprints += len(rows)
             if len(rows) < batch:
                 break
@@ -164,6 +170,30 @@ class RetentionQueries:
         if previous is None or before > previous:
             self.set_meta(FINGERPRINTS_BEFORE, dt_out(before) or "")
         return fingerprints, band_rows
+
+    def prune_unmatched_fingerprints(self, *, batch: int = BATCH,
+                                     pause: float = PAUSE) -> tuple[int, int]:
+        """Delete the fingerprints (and band rows) of entries that no rule matched (see the
+        module's docstring); return (fingerprints, band rows) deleted."""
+        after = int(self.meta(UNMATCHED_AFTER) or 0)
+        fingerprints = band_rows = 0
+        while True:
+            with self.transaction() as db:
+                rows = db.execute(
+                    "SELECT f.entry_id, f.signature, f.content_hash, f.words, EXISTS (SELECT 1"
+                    " FROM matches m WHERE m.entry_id = f.entry_id) FROM fingerprints f"
+                    " WHERE f.entry_id > ? ORDER BY f.entry_id LIMIT ?", [after, batch]).fetchall()
+                unmatched = [r[:4] for r in rows if not r[4]]
+                band_rows += _delete(db, unmatched)
+                if rows:
+                    after = rows[-1][0]
+                    db.execute("INSERT INTO _meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                               " DO UPDATE SET value = excluded.value",
+                               [UNMATCHED_AFTER, str(after)])
+            fingerprints += len(unmatched)
+            if len(rows) < batch:
+                return fingerprints, band_rows
+            time.sleep(pause)
 
     def _fingerprints_from(self) -> str:
         """Where a fingerprint pass starts: a little before the last one's cutoff."""
@@ -219,3 +249,15 @@ class RetentionQueries:
         except sqlite3.Error as e:
             raise StoreError(f"checkpoint of {self.path} failed: {e}") from e
         return int(row[0]), int(row[1]), int(row[2])
+
+
+def _delete(db: sqlite_utils.Database, rows: list[tuple[int, bytes, str, int]]) -> int:
+    """Delete these fingerprints (entry_id, signature, content_hash, words) and their band
+    rows, inside the caller's transaction; return how many band rows went."""
+    keys = [(band, bucket, r[0]) for r in rows
+            for band, bucket in enumerate(bands(Fingerprint.from_bytes(*r[1:])))]
+    cur = db.conn.executemany("DELETE FROM fingerprint_bands WHERE band = ? AND bucket = ?"
+                              " AND entry_id = ?", keys)
+    db.execute("DELETE FROM fingerprints WHERE entry_id IN (SELECT value FROM json_each(?))",
+               [json.dumps([r[0] for r in rows])])
+    return max(cur.rowcount, 0)
