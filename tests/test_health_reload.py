@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,15 @@ def answers(address: tuple[str, int]) -> bool:
         return False
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
 def taken_port() -> Iterator[int]:
+    """A port another program listens on, while the block runs."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -53,9 +62,7 @@ def test_the_listener_moves_to_a_new_port_and_the_old_one_stops(ctx: Context) ->
     assert old is not None and answers(old.address)
     new = moved(ctx, old, HealthConfig("127.0.0.1", 0))
     assert new is old, "the same address (port 0 twice): nothing to move"
-    with socket.socket() as probe:  # a free port for the new address
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     new = moved(ctx, old, HealthConfig("127.0.0.1", port))
     try:
         assert new is not None and new.address == ("127.0.0.1", port)
@@ -83,27 +90,19 @@ def test_removed_it_stops_and_added_it_starts(ctx: Context,
 
 def test_an_address_that_cannot_be_bound_keeps_the_listener_where_it_was(
         ctx: Context, caplog: pytest.LogCaptureFixture) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     ctx.config.health = HealthConfig("127.0.0.1", port)  # type: ignore[misc]
     old = health.start_listener(ctx)
     assert old is not None
     current = old
     try:
-        for taken in taken_port():  # the new port is another program's
+        with taken_port() as taken:
             current = moved(ctx, old, HealthConfig("127.0.0.1", taken)) or old
             assert any(m.startswith("health=reload-failed") and f":{taken}" in m
                        for m in caplog.messages), caplog.messages
             assert current.address == ("127.0.0.1", port) and answers(current.address)
     finally:
         current.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_sighup_moves_the_daemons_listener_and_resizes_its_polling(
