@@ -11,6 +11,8 @@ fingerprints when the signature scheme changed (``monitor.dedup.near.SCHEME`` 2)
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,19 @@ def _candidates_sql(n_bands: int) -> str:
             " ORDER BY c.score DESC, c.entry_id DESC")
 
 
+def delete_fingerprints(db: sqlite_utils.Database,
+                        stored: Sequence[tuple[int, Fingerprint]]) -> int:
+    """Delete these (entry id, its stored fingerprint) and their band rows, inside the caller's
+    transaction; return how many band rows went."""
+    cur = db.conn.executemany(
+        "DELETE FROM fingerprint_bands WHERE band = ? AND bucket = ? AND entry_id = ?",
+        [(band, bucket, entry_id) for entry_id, fp in stored
+         for band, bucket in enumerate(bands(fp))])
+    db.execute("DELETE FROM fingerprints WHERE entry_id IN (SELECT value FROM json_each(?))",
+               [json.dumps([entry_id for entry_id, _ in stored])])
+    return max(cur.rowcount, 0)
+
+
 class NearIndex:
     """Fingerprint methods of ``Store``."""
 
@@ -71,13 +86,8 @@ class NearIndex:
         transaction): an edited article that no longer matches any rule, or one whose
         fingerprint ``add_fingerprint`` replaces."""
         old = self.get_fingerprint(entry_id)
-        if old is None:
-            return
-        conn = self.db.conn
-        conn.executemany(
-            "DELETE FROM fingerprint_bands WHERE band = ? AND bucket = ? AND entry_id = ?",
-            [(band, bucket, entry_id) for band, bucket in enumerate(bands(old))])
-        conn.execute("DELETE FROM fingerprints WHERE entry_id = ?", [entry_id])
+        if old is not None:
+            delete_fingerprints(self.db, [(entry_id, old)])
 
     def get_fingerprint(self, entry_id: int) -> Fingerprint | None:
         row = self.db.execute(

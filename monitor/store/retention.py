@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from monitor.dedup.near import Fingerprint, bands
+from monitor.dedup.near import Fingerprint
 from monitor.errors import StoreError
 from monitor.store.codec import dt_in, dt_out
+from monitor.store.near import delete_fingerprints
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -251,13 +252,7 @@ class RetentionQueries:
         return int(row[0]), int(row[1]), int(row[2])
 
 
+
 def _delete(db: sqlite_utils.Database, rows: list[tuple[int, bytes, str, int]]) -> int:
-    """Delete these fingerprints (entry_id, signature, content_hash, words) and their band
-    rows, inside the caller's transaction; return how many band rows went."""
-    keys = [(band, bucket, r[0]) for r in rows
-            for band, bucket in enumerate(bands(Fingerprint.from_bytes(*r[1:])))]
-    cur = db.conn.executemany("DELETE FROM fingerprint_bands WHERE band = ? AND bucket = ?"
-                              " AND entry_id = ?", keys)
-    db.execute("DELETE FROM fingerprints WHERE entry_id IN (SELECT value FROM json_each(?))",
-               [json.dumps([r[0] for r in rows])])
-    return max(cur.rowcount, 0)
+    """``delete_fingerprints`` for rows read as (entry_id, signature, content_hash, words)."""
+    return delete_fingerprints(db, [(r[0], Fingerprint.from_bytes(*r[1:])) for r in rows])
