@@ -5,6 +5,10 @@ Lines are always separate sentences. Inside a line a sentence ends at ``.``, ``!
 full stop is an abbreviation ("Brig.", "Gen.", "Mr.", "approx."), an initial ("Lloyd J."), or a
 dotted acronym ("U.S.", "e.g."), or the next word starts with a lower-case letter.
 
+Two or more full stops followed by white space and an Arabic letter do not end a sentence: in
+Arabic news writing ".." joins the parts of a headline or a sentence ("عاجل.. قصف يستهدف قاعدة
+عين الأسد", "في ذكراه السنوية.. ماذا تبقى من القصف"), where English would put a dash or a colon.
+
 Every line break (``\n``, ``\r``, U+2028, U+2029) is read as ``\n``, which keeps the offsets.
 For each stop character one expression, searched for by that character, finds the runs of stops
 followed by white space or a line break. Where the text around a run settles it (a line break
@@ -83,6 +87,15 @@ def _stops(stop: str) -> re.Pattern[str]:
 
 
 _STOPS = [(c, _stops(c)) for c in ".!?؟"]
+_ARABIC_JOIN = re.compile(r"\.{2,}(?=[^\S\n]+[\u0620-\u064a\u066e-\u06d3])")
+
+
+def arabic_joins(text: str) -> str:
+    """``text`` with each run of full stops that joins Arabic words (see the module docstring)
+    written as as many U+2025 (two dot leader, no stop): the same offsets."""
+    if ".." not in text:
+        return text
+    return _ARABIC_JOIN.sub(lambda m: "\u2025" * len(m.group()), text)
 _NON_SPACE = re.compile(r"\S")
 
 
@@ -112,6 +125,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     """Return ``(start, end)`` offsets of the sentences of ``text``, blank ones left out."""
     # Each line break as "\n" (same offsets): a sentence ends at a stop, a "\n" or the end.
     t = text.replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    t = arabic_joins(t)
     spans: list[tuple[int, int]] = []
     start = len(t) - len(t.lstrip())  # where the sentence being read starts
     newline = t.find("\n", start) % (len(t) + 1)  # the next line break from there (or the end)
