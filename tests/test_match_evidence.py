@@ -106,6 +106,18 @@ def test_offsets_survive_folding_of_the_text() -> None:
     assert "U.S.   forces" in texts
 
 
+def test_evidence_keeps_the_characters_folding_drops_at_its_ends() -> None:
+    # a final hamza (النجباء folds to النجبا), harakat and tatweel are part of the word
+    text = "توعدت حركة النجباء باستهداف القواتِ الأمريكيةِ ومصالحـها في العراق"
+    article = example_article(text)
+    matches = match(article, shipped())
+    assert [m.rule_id for m in matches] == ["militia-threat"]
+    check(article, matches[0])
+    texts = {e.text for e in matches[0].evidence}
+    assert "حركة النجباء" in texts
+    assert "القواتِ الأمريكيةِ" in texts
+
+
 def test_window_evidence_spans_sentences() -> None:
     text = "Rockets hit Ain al-Asad on Monday. Two US soldiers were wounded, officials said."
     article = example_article(text)

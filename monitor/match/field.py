@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from monitor.match.lexicon import Hit, Lexicon, leftmost_longest
-from monitor.match.normalise import normalise, normalise_with_map
+from monitor.match.normalise import dropped, normalise, normalise_with_map
 from monitor.match.ruleset import Part
 from monitor.match.sentences import split_sentences
 
@@ -147,7 +147,14 @@ class FieldText:
         return hits
 
     def span(self, hit: FieldHit) -> tuple[int, int]:
-        """The hit's offsets in the original text of the field."""
-        start = self.spans[hit.sentence][0]
+        """The hit's offsets in the original text of the field, with the characters the folding
+        dropped at either end ("النجباء" folds to "النجبا": its hamza is still part of it)."""
+        start, end = self.spans[hit.sentence]
         origin = self._origin(hit.sentence)
-        return start + origin[hit.start], start + origin[hit.end - 1] + 1
+        low, high = start + origin[hit.start], start + origin[hit.end - 1] + 1
+        text = self.text
+        while low > start and dropped(text[low - 1]):
+            low -= 1
+        while high < end and dropped(text[high]):
+            high += 1
+        return low, high

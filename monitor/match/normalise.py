@@ -210,6 +210,12 @@ def normalise(text: str) -> str:
     return folded.strip(" ")
 
 
+def dropped(ch: str) -> bool:
+    """True for a character the folding leaves out (a lone hamza, tatweel, harakat, a zero-width
+    character): it belongs to the word it touches."""
+    return not ch.isascii() and _FOLDS[ord(ch)] == "" and not ch.isspace()
+
+
 def is_arabic(text: str) -> bool:
     """True when the first letter of ``text`` is in the Arabic script."""
     for ch in text:
