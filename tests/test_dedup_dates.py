@@ -152,6 +152,17 @@ def test_primary_follows_the_anchors() -> None:
     assert primary_event_date(text, WED, [(start, start + 11)]) == date(2024, 8, 6)
 
 
+def test_primary_reads_sentences_as_the_matcher_does() -> None:
+    # "a.m.", "Fla." and "U.S." end no sentence: the strikes are in the sentence of Jan. 23
+    text = ("U.S. Forces Conduct Strikes on Kata'ib Hizballah Facilities in Iraq\n"
+            "TAMPA, Fla. - At approximately 12:15 a.m. (Baghdad time) on Jan. 23, U.S. Central "
+            "Command forces conducted necessary and proportionate strikes on three facilities.\n"
+            "These precision strikes are in response to the series of escalatory attacks, "
+            "including the ballistic missile attack on Al-Asad Airbase on Jan. 20.")
+    published = datetime(2024, 1, 22, 23, 50, tzinfo=UTC)
+    assert primary_event_date(text, published) == date(2024, 1, 23)
+
+
 def test_primary_ignores_old_background_dates() -> None:
     text = "Ain al-Asad was struck by Iranian missiles on January 8, 2020, and again on Monday."
     assert primary_event_date(text, WED) == date(2024, 8, 5)

@@ -36,6 +36,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from monitor.match.sentences import split_sentences
+
 __all__ = ["DateMention", "date_mentions", "event_dates", "primary_event_date"]
 
 FUTURE_SLACK = 1  # days: a date this far after publication is still taken (time zones)
@@ -117,7 +119,6 @@ _DATELINE_NOISE = re.compile(
     r"|update|posted|on|at)\b|[\d\s,|/:.\-–—()+]",
     re.I,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+(?=[^a-z\d])|\n")
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,8 @@ def primary_event_date(
     day named several times adds up its mentions; the best wins if it scores above 0, and a tie
     goes to the first named.
     """
-    bounds = [m.end() for m in _SENTENCE_END.finditer(text)]
+    # the matcher's sentences: "Jan. 23, U.S. Central Command…" is one sentence, not three
+    bounds = [start for start, _ in split_sentences(text)[1:]]
     attacks = [(m.start(), m.end()) for m in _ATTACK.finditer(text)]
     scores: dict[date, float] = {}
     for mention in date_mentions(text, published):
