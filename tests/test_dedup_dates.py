@@ -102,6 +102,7 @@ def test_may_the_verb_and_ambiguous_numbers_are_no_dates() -> None:
     ("yesterday", 6), ("last night", 6), ("the day before yesterday", 5), ("two days ago", 5),
     ("earlier today", 7), ("this morning", 7),
     ("يوم الاثنين", 5), ("مساء الخميس", 1), ("الاثنين الماضي", 5), ("أمس", 6),
+    ("اليوم الأربعاء", 7), ("فجر الثلاثاء", 6),
     ("الليلة الماضية", 6),
 ])
 def test_weekdays_and_relative_days(phrase: str, day: int) -> None:

@@ -14,8 +14,9 @@ What is read (English, case as written; Arabic where cheap):
   up to 60 days ahead it is a future reference (a meeting, a deadline) and is dropped; further
   ahead it is last year's ("December 30" in a 2 January piece). A written year is kept.
 - weekdays: ``on Monday``, ``Monday's attack``, ``late on Monday``, ``Saturday night``, ``last
-  Monday``, ``يوم الاثنين``, ``مساء الخميس``: the most recent such day on or before publication
-  (``last``: strictly before). ``next``/``coming``/``following`` Monday is not an event date.
+  Monday``, ``يوم الاثنين``, ``اليوم الخميس`` (today, Thursday), ``مساء الخميس``: the most
+  recent such day on or before publication (``last``: strictly before).
+  ``next``/``coming``/``following`` Monday is not an event date.
   Stamped in UTC at 21:00 or later, the next day's name is taken as that day: the region is
   three hours ahead of UTC, and it is already that day there.
 - relative days: ``yesterday``, ``last night``, ``the day before yesterday``, ``two days ago``,
@@ -91,7 +92,7 @@ _EN_WEEKDAY = re.compile(
     rf"\b(?:(?P<pre>next|coming|following|last|this)\s+)?(?P<w>{_WEEKDAY})(?:['’]s)?\b", re.I
 )
 _AR_WEEKDAY = re.compile(
-    r"(?<!\w)[وفب]?(?:(?:يوم|مساء|صباح|ليلة|فجر|ظهر|عصر|ليل)\s+ال"
+    r"(?<!\w)[وفب]?(?:(?:اليوم|يوم|مساء|صباح|ليلة|فجر|ظهر|عصر|ليل)\s+ال"
     rf"(?P<w>{_alt(list(_AR_WEEKDAYS))})(?!\w)|ال(?P<w2>{_alt(list(_AR_WEEKDAYS))})\s+الماضي)"
 )
 _RELATIVE = re.compile(
