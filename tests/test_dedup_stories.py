@@ -334,6 +334,43 @@ def test_a_report_naming_only_the_country_between_two_stories_opens_its_own() ->
     assert "stories 1 and 2 as likely" in p.decisions["country"].reason
 
 
+THU = datetime(2023, 12, 14, 10, 0, tzinfo=UTC)  # Thursday 14 December 2023
+
+
+def convoy(key: str, place: str, at: datetime = THU) -> Article:
+    return article(key, f"IED targets coalition logistics convoy in {place}",
+                   f"A roadside bomb hit a convoy carrying supplies for the US-led coalition in "
+                   f"{place} on Thursday morning, a security source said.", at, key)
+
+
+def convoy_in_arabic(at: datetime = THU + timedelta(minutes=25)) -> Article:
+    return article("sumaria", "انفجار عبوة ناسفة على رتل للتحالف الدولي في الديوانية",
+                   "أفاد مصدر أمني، اليوم الخميس، بانفجار عبوة ناسفة استهدفت رتلاً ينقل معدات "
+                   "لوجستية تابعة للتحالف الدولي على الطريق الدولي في محافظة الديوانية.", at,
+                   "Al Sumaria")
+
+
+def test_an_arabic_report_without_a_base_joins_by_place_and_event_day() -> None:
+    # no base or group to share and no words in common: the same place and the same event day
+    p = Pipeline().feed([convoy("shafaq", "Diwaniyah"), convoy_in_arabic()])
+    assert p.grouping() == {frozenset({"shafaq", "sumaria"})}
+    assert "another script: same event day" in p.decisions["sumaria"].reason
+    # the day of the week before is another event
+    p = Pipeline().feed([convoy("shafaq", "Diwaniyah", THU - timedelta(days=7)),
+                         convoy_in_arabic()])
+    assert len(p.grouping()) == 2
+
+
+def test_an_arabic_report_between_two_convoy_stories_opens_its_own() -> None:
+    nasiriyah = article("rudaw", "Blast hits trucks near Nasiriyah",
+                        "An explosive device struck trucks hauling equipment of the international "
+                        "coalition on the Nasiriyah road on Thursday; nobody was hurt.", THU,
+                        "Rudaw")
+    p = Pipeline().feed([convoy("shafaq", "Diwaniyah"), nasiriyah, convoy_in_arabic()])
+    assert len(p.grouping()) == 3  # both in the southern provinces that day: no guess
+    assert "as likely" in p.decisions["sumaria"].reason
+
+
 # ---------------------------------------------------------------- the decision itself
 
 def test_no_match_no_decision() -> None:

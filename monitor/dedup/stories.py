@@ -27,7 +27,9 @@ story) and joins the best one that passes, else opens a story. The weighing:
 - **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
 - To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
   a focused article may join on a shared place, the same kind of event, a day in common and
-  similar wording (similarity ≥ 0.15), and then only the clear best (by :data:`MARGIN`).
+  similar wording (similarity ≥ 0.15; between an Arabic and a Latin-script report, whose words
+  cannot be compared, the same event day read in both instead), and then only the clear best
+  (by :data:`MARGIN`).
 - **round-ups**: an article naming three bases or more (a weekly summary) joins only a story
   of a base its headline names, on the same day (±1), and then adds only what it shares to
   the story's keys (:attr:`StoryDecision.sites` …), so it cannot glue stories together. A
@@ -45,6 +47,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
 
 from monitor.dedup.dates import primary_event_date
+from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match, Severity, StoryView, severity_rank
 
 __all__ = ["JOIN", "StoryDecision", "StoryView", "assign", "entity_kinds", "text_sample",
@@ -52,6 +55,7 @@ __all__ = ["JOIN", "StoryDecision", "StoryView", "assign", "entity_kinds", "text
 
 JOIN = 3.0  # the score a story needs to be joined
 MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
+SIMILAR = 0.15  # the wording similarity a story joined on a shared place alone needs
 BROAD = 3  # bases named: a round-up
 LEAD_WORDS = 60  # words of the text after the title in the sample
 
@@ -157,6 +161,7 @@ class _Facts:
     day: date | None
     tokens: frozenset[str]
     headline_sites: frozenset[str]
+    arabic: bool = False  # the title and lead are in Arabic script
 
     @property
     def broad(self) -> bool:
@@ -188,12 +193,14 @@ def _facts(article: Article, matches: Sequence[Match], now: datetime,
     kind = [m for m in matches if _event_class(m.rule_id, m.tags) == cls]
     title = article.title or article.entry.title
     text = f"{title}\n{article.text}"
+    sample = text_sample(article)
     shift = {"title": 0, "body": len(title) + 1}  # evidence offsets → offsets into ``text``
     anchors = [(e.start + shift[e.field], e.end + shift[e.field]) for m in kind for e in m.evidence]
     return _Facts(
         time=time, sites=sites, groups=groups, others=others,
         rules=frozenset(m.rule_id for m in kind), cls=cls,
-        day=primary_event_date(text, time, anchors), tokens=_tokens(text_sample(article)),
+        day=primary_event_date(text, time, anchors), tokens=_tokens(sample),
+        arabic=is_arabic(sample),
         headline_sites=sites & {e.label for m in matches for e in m.evidence
                                 if e.field == "title" and e.kind == "entity"},
     )
@@ -274,9 +281,16 @@ def _weigh(f: _Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta)
         return replace(weighed, veto=lambda: f"a round-up of {len(s_sites)} bases; a report "
                        "of one event opens its own story")
     if not weighed.anchored:
-        weak = shared_others and f.cls == s_cls and day_gap <= 1 and sim >= 0.15
+        # An Arabic report and an English one share no words: the same event day read in both
+        # stands for the wording, credited as the least similar wording that passes.
+        unworded = f.arabic != is_arabic(s.text_sample) and same_day and day_gap == 0
+        worded = sim >= SIMILAR or unworded
+        weak = shared_others and f.cls == s_cls and day_gap <= 1 and worded
         if not weak:
             return replace(weighed, veto=lambda: "no base or group in common")
+        if unworded and sim < SIMILAR:
+            weighed = replace(weighed, score=round(weighed.score + 4.0 * SIMILAR, 2),
+                              notes=(*weighed.notes, "another script: same event day"))
     return weighed
 
 
