@@ -361,13 +361,20 @@ def test_an_arabic_report_without_a_base_joins_by_place_and_event_day() -> None:
     assert len(p.grouping()) == 2
 
 
+def test_convoys_hit_the_same_day_in_two_provinces_are_two_stories() -> None:
+    # the same wire wording, two provinces: two events; the Arabic report joins its province's
+    p = Pipeline().feed([convoy("shafaq", "Diwaniyah"), convoy("ina", "Nasiriyah"),
+                         convoy_in_arabic()])
+    assert p.grouping() == {frozenset({"shafaq", "sumaria"}), frozenset({"ina"})}
+
+
 def test_an_arabic_report_between_two_convoy_stories_opens_its_own() -> None:
-    nasiriyah = article("rudaw", "Blast hits trucks near Nasiriyah",
-                        "An explosive device struck trucks hauling equipment of the international "
-                        "coalition on the Nasiriyah road on Thursday; nobody was hurt.", THU,
-                        "Rudaw")
-    p = Pipeline().feed([convoy("shafaq", "Diwaniyah"), nasiriyah, convoy_in_arabic()])
-    assert len(p.grouping()) == 3  # both in the southern provinces that day: no guess
+    second = article("rudaw", "Blast hits trucks near Diwaniyah",
+                     "An explosive device struck trucks hauling equipment of the international "
+                     "coalition on the Diwaniyah road on Thursday; nobody was hurt.", THU,
+                     "Rudaw")
+    p = Pipeline().feed([convoy("shafaq", "Diwaniyah"), second, convoy_in_arabic()])
+    assert len(p.grouping()) == 3  # two convoy stories in Diwaniyah that day: no guess
     assert "as likely" in p.decisions["sumaria"].reason
 
 
