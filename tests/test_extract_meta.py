@@ -11,7 +11,7 @@ import trafilatura
 from lxml.html import tostring
 
 from monitor.demo import SITE
-from monitor.extract import _fields, extract_html
+from monitor.extract import _fields, extract_html, without_teasers
 from monitor.extract import meta as meta_module
 from monitor.extract.meta import page_fields
 from tests.test_extract_page import entry
@@ -21,12 +21,15 @@ BODY = "<p>" + "Rockets struck the base before dawn, officials said on Monday. "
 
 
 def trafilatura_fields(html: bytes | str, url: str) -> dict[str, str] | None:
-    """What the worker returned before :mod:`monitor.extract.meta`: trafilatura's own."""
+    """What the worker returned before :mod:`monitor.extract.meta`: trafilatura's own (its text
+    without the dated teasers of a "more news" list, which the worker leaves out since)."""
     doc = trafilatura.bare_extraction(html, url=url, with_metadata=True,
                                       include_comments=False, include_tables=False)
     if doc is None:
         return None
     fields = {name: getattr(doc, name, None) for name in ("text", "title", "date", "sitename")}
+    if isinstance(fields["text"], str):
+        fields["text"] = without_teasers(fields["text"])
     return {name: value.strip() for name, value in fields.items() if isinstance(value, str)}
 
 

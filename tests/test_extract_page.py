@@ -9,6 +9,7 @@ import pytest
 
 from monitor.demo import SITE
 from monitor.extract import extract, extract_html
+from monitor.match import load_rules, match
 from monitor.model import Entry
 from monitor.net import GuardedClient, NetConfig
 
@@ -94,3 +95,22 @@ def test_a_page_with_no_article_text_falls_back(tmp_path: Path) -> None:
     html = b"<html><body><nav><a href='/'>Home</a></nav></body></html>"
     assert extract_html(entry("x", summary="A long enough summary " * 20), html, "http://h/") \
         is None
+
+
+def test_a_more_news_list_of_dated_teasers_is_left_out() -> None:
+    html = (Path(__file__).parent / "data" / "pages" / "more-news.html").read_bytes()
+    article = extract_html(entry("x"), html, "https://www.aljazeera.net/news/2024/12/19/x")
+    assert article.source == "page"
+    assert "ردا على اغتيال القيادي في الحزب محمد نعمة ناصر" in article.text
+    assert "قاعدة التنف" not in article.text  # a teaser of 19/10/2023
+    assert "سنواصل عملياتنا" not in article.text  # and one of 25/1/2024
+    assert not match(article, load_rules(Path(__file__).parents[1] / "rules"))
+
+
+def test_without_teasers_keeps_undated_items_and_dates_inside_lines() -> None:
+    from monitor.extract import without_teasers
+
+    text = ("Rockets hit the base on 19/10/2023, officials said.\n- Three rockets\n"
+            "- Two drones, one shot down\n- Old story 19.10.2023\n- Older one 2019-12-27 21:05")
+    assert without_teasers(text) == ("Rockets hit the base on 19/10/2023, officials said.\n"
+                                     "- Three rockets\n- Two drones, one shot down\n")

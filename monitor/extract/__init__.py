@@ -7,6 +7,11 @@ its title, site name and (for an entry its feed gave no date) date by :mod:`.met
 process killed after ``EXTRACT_TIMEOUT`` seconds (:mod:`monitor.extract.worker`); this package
 is the only importer of trafilatura, and its own fetching helpers are never used.
 
+trafilatura keeps some "more news" lists that sit inside a page's main element; an item of such a
+list is a link to another story followed by its date ("- Rockets hit Ain al-Asad base 19/10/2023"):
+list items that end with a date in figures are left out of the text (:func:`without_teasers`), so
+an old headline beside an unrelated story does not match as if the page told it.
+
 When the page cannot be had or yields too little text, the feed summary stands in:
 ``Article.source`` is ``summary`` and ``Article.note`` says why (``blocked_url: …`` when the
 guard refused the link, ``page skipped: …`` for another media type, ``page not fetched: …``,
@@ -16,6 +21,7 @@ guard refused the link, ``page skipped: …`` for another media type, ``page not
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import UTC, datetime
 
@@ -29,7 +35,7 @@ from monitor.model import Article, Entry
 from monitor.net import ContentTypeError, GuardedClient, redact_url
 
 __all__ = ["ACCEPT", "EXTRACT_TIMEOUT", "PAGE_MAX_BYTES", "PAGE_TYPES", "extract",
-           "extract_html", "from_summary"]
+           "extract_html", "from_summary", "without_teasers"]
 
 log = logging.getLogger(__name__)
 PAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -107,7 +113,21 @@ def _fields(html: bytes | str, url: str, want_date: bool = True) -> dict[str, st
     text = getattr(doc, "text", None)
     if not isinstance(text, str):
         return None
+    text = without_teasers(text)
     return {name: value.strip() for name, value in {**head, "text": text}.items()}
+
+
+# A list item (trafilatura writes "- " before each) that ends with a date in figures: 19/10/2023,
+# 2023-10-19, 19.10.2023 (a time may follow). Text in a body's own lists seldom ends so.
+_TEASER = re.compile(
+    r"^- .*\S\s+(?:\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d|(?:19|20)\d\d-\d\d-\d\d)"
+    r"(?:\s+\d{1,2}:\d\d)?\s*$\n?", re.M)
+
+
+def without_teasers(text: str) -> str:
+    """``text`` without the list items that end with a date in figures: the teasers of a "more
+    news" list (see the module docstring)."""
+    return _TEASER.sub("", text) if "- " in text else text
 
 
 def _binary(content: bytes) -> bool:
