@@ -1,0 +1,48 @@
+"""The shipped rules on the blind sets of 2026-11-22 (tests/data/blind/README.md): what they
+reached when the rules were last changed is the floor. The watchlist is English and Arabic: the
+French and German headlines are counted apart and not held to anything."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from monitor.match import RuleSet, load_rules, match
+from monitor.match.examples import example_article
+
+ROOT = Path(__file__).resolve().parents[1]
+BLIND = Path(__file__).parent / "data" / "blind"
+# file: (positives, of which at least this many match; traps, of which at most this many alert)
+FLOOR = {"english": (55, 54, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50, 35, 0),
+         "headlines": (53, 51, 46, 0), "arabic2": (45, 45, 30, 0)}
+
+
+@cache
+def rules() -> RuleSet:
+    return load_rules(ROOT / "rules")
+
+
+@pytest.mark.parametrize("name", sorted(FLOOR))
+def test_the_blind_set_stays_at_its_floor(name: str) -> None:
+    items = [json.loads(line) for line in (BLIND / f"{name}.jsonl").read_text(
+        encoding="utf-8").splitlines()]
+    missed, alerted, positives, traps = [], [], 0, 0
+    for item in items:
+        if item.get("lang", "en") not in ("en", "ar"):
+            continue
+        found = match(example_article(item["text"], item["title"]), rules())
+        if item["expect"] == "alert":
+            positives += 1
+            if not found:
+                missed.append(f"{item['id']}: {item['title']}")
+        else:
+            traps += 1
+            if found:
+                alerted.append(f"{item['id']}: {item['title']} ({found[0].rule_id})")
+    want_positives, floor, want_traps, ceiling = FLOOR[name]
+    assert (positives, traps) == (want_positives, want_traps)
+    assert positives - len(missed) >= floor, "\n".join(missed)
+    assert len(alerted) <= ceiling, "\n".join(alerted)
