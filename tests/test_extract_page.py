@@ -114,3 +114,5 @@ def test_without_teasers_keeps_undated_items_and_dates_inside_lines() -> None:
             "- Two drones, one shot down\n- Old story 19.10.2023\n- Older one 2019-12-27 21:05")
     assert without_teasers(text) == ("Rockets hit the base on 19/10/2023, officials said.\n"
                                      "- Three rockets\n- Two drones, one shot down\n")
+    # one line at a time: an item and a dateline under it stay
+    assert without_teasers("- Three rockets\n19/10/2023\n") == "- Three rockets\n19/10/2023\n"

@@ -119,9 +119,9 @@ def _fields(html: bytes | str, url: str, want_date: bool = True) -> dict[str, st
 
 # A list item (trafilatura writes "- " before each) that ends with a date in figures: 19/10/2023,
 # 2023-10-19, 19.10.2023 (a time may follow). Text in a body's own lists seldom ends so.
-_TEASER = re.compile(
-    r"^- .*\S\s+(?:\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d|(?:19|20)\d\d-\d\d-\d\d)"
-    r"(?:\s+\d{1,2}:\d\d)?\s*$\n?", re.M)
+_TEASER = re.compile(  # within one line: [^\S\n] is white space other than a line break
+    r"^- .*\S[^\S\n]+(?:\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d|(?:19|20)\d\d-\d\d-\d\d)"
+    r"(?:[^\S\n]+\d{1,2}:\d\d)?[^\S\n]*$\n?", re.M)
 
 
 def without_teasers(text: str) -> str:

@@ -87,6 +87,7 @@ def _stops(stop: str) -> re.Pattern[str]:
 
 
 _STOPS = [(c, _stops(c)) for c in ".!?؟"]
+_NON_SPACE = re.compile(r"\S")
 _ARABIC_JOIN = re.compile(r"\.{2,}(?=[^\S\n]+[\u0620-\u064a\u066e-\u06d3])")
 
 
@@ -96,7 +97,6 @@ def arabic_joins(text: str) -> str:
     if ".." not in text:
         return text
     return _ARABIC_JOIN.sub(lambda m: "\u2025" * len(m.group()), text)
-_NON_SPACE = re.compile(r"\S")
 
 
 def _keeps_going(text: str, stop: int, end: int) -> bool:
