@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor.dedup.stories import (
+    COUNTRIES,
     StoryDecision,
     StoryView,
     assign,
@@ -359,6 +360,21 @@ def test_an_arabic_report_without_a_base_joins_by_place_and_event_day() -> None:
     p = Pipeline().feed([convoy("shafaq", "Diwaniyah", THU - timedelta(days=7)),
                          convoy_in_arabic()])
     assert len(p.grouping()) == 2
+
+
+def test_across_scripts_a_shared_country_is_not_enough() -> None:
+    english = article("afp", "Roadside bomb hits convoy of US-led coalition in Iraq",
+                      "A roadside bomb hit a convoy carrying supplies for the US-led coalition "
+                      "in Iraq on Thursday, a security source said.", THU, "AFP")
+    arabic = article("sumaria", "انفجار عبوة ناسفة على رتل للتحالف الدولي في العراق",
+                     "أفاد مصدر أمني، اليوم الخميس، بانفجار عبوة ناسفة استهدفت رتلاً ينقل معدات "
+                     "لوجستية تابعة للتحالف الدولي في العراق.", THU + timedelta(minutes=25),
+                     "Al Sumaria")
+    p = Pipeline().feed([english, arabic])
+    assert len(p.grouping()) == 2
+    assert "no base or group in common" in p.decisions["sumaria"].reason
+    places = {e.name for e in rules().entities if e.kind == "place"}
+    assert COUNTRIES <= places  # the names the weighing leaves out are the rules' own
 
 
 def test_convoys_hit_the_same_day_in_two_provinces_are_two_stories() -> None:

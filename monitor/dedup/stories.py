@@ -28,8 +28,8 @@ story) and joins the best one that passes, else opens a story. The weighing:
 - To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
   a focused article may join on a shared place, the same kind of event, a day in common and
   similar wording (similarity ≥ 0.15; between an Arabic and a Latin-script report, whose words
-  cannot be compared, the same event day read in both instead), and then only the clear best
-  (by :data:`MARGIN`).
+  cannot be compared, the same event day read in both instead, and a shared place smaller than
+  a country), and then only the clear best (by :data:`MARGIN`).
 - **round-ups**: an article naming three bases or more (a weekly summary) joins only a story
   of a base its headline names, on the same day (±1), and then adds only what it shares to
   the story's keys (:attr:`StoryDecision.sites` …), so it cannot glue stories together. A
@@ -50,12 +50,15 @@ from monitor.dedup.dates import primary_event_date
 from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match, Severity, StoryView, severity_rank
 
-__all__ = ["JOIN", "StoryDecision", "StoryView", "assign", "entity_kinds", "text_sample",
-           "updated_view"]
+__all__ = ["COUNTRIES", "JOIN", "StoryDecision", "StoryView", "assign", "entity_kinds",
+           "text_sample", "updated_view"]
 
 JOIN = 3.0  # the score a story needs to be joined
 MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
 SIMILAR = 0.15  # the wording similarity a story joined on a shared place alone needs
+# The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
+# little to stand for the words that two reports in two scripts cannot share.
+COUNTRIES = frozenset({"Iraq", "Syria", "Jordan"})
 BROAD = 3  # bases named: a round-up
 LEAD_WORDS = 60  # words of the text after the title in the sample
 
@@ -283,7 +286,8 @@ def _weigh(f: _Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta)
     if not weighed.anchored:
         # An Arabic report and an English one share no words: the same event day read in both
         # stands for the wording, credited as the least similar wording that passes.
-        unworded = f.arabic != is_arabic(s.text_sample) and same_day and day_gap == 0
+        unworded = (f.arabic != is_arabic(s.text_sample) and same_day and day_gap == 0
+                    and bool(shared_others - COUNTRIES))
         worded = sim >= SIMILAR or unworded
         weak = shared_others and f.cls == s_cls and day_gap <= 1 and worded
         if not weak:
