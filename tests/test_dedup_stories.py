@@ -344,10 +344,11 @@ def convoy(key: str, place: str, at: datetime = THU) -> Article:
                    f"{place} on Thursday morning, a security source said.", at, key)
 
 
-def convoy_in_arabic(at: datetime = THU + timedelta(minutes=25)) -> Article:
-    return article("sumaria", "انفجار عبوة ناسفة على رتل للتحالف الدولي في الديوانية",
+def convoy_in_arabic(at: datetime = THU + timedelta(minutes=25),
+                     place: str = "محافظة الديوانية") -> Article:
+    return article("sumaria", f"انفجار عبوة ناسفة على رتل للتحالف الدولي في {place}",
                    "أفاد مصدر أمني، اليوم الخميس، بانفجار عبوة ناسفة استهدفت رتلاً ينقل معدات "
-                   "لوجستية تابعة للتحالف الدولي على الطريق الدولي في محافظة الديوانية.", at,
+                   f"لوجستية تابعة للتحالف الدولي على الطريق الدولي في {place}.", at,
                    "Al Sumaria")
 
 
@@ -363,14 +364,7 @@ def test_an_arabic_report_without_a_base_joins_by_place_and_event_day() -> None:
 
 
 def test_across_scripts_a_shared_country_is_not_enough() -> None:
-    english = article("afp", "Roadside bomb hits convoy of US-led coalition in Iraq",
-                      "A roadside bomb hit a convoy carrying supplies for the US-led coalition "
-                      "in Iraq on Thursday, a security source said.", THU, "AFP")
-    arabic = article("sumaria", "انفجار عبوة ناسفة على رتل للتحالف الدولي في العراق",
-                     "أفاد مصدر أمني، اليوم الخميس، بانفجار عبوة ناسفة استهدفت رتلاً ينقل معدات "
-                     "لوجستية تابعة للتحالف الدولي في العراق.", THU + timedelta(minutes=25),
-                     "Al Sumaria")
-    p = Pipeline().feed([english, arabic])
+    p = Pipeline().feed([convoy("afp", "Iraq"), convoy_in_arabic(place="العراق")])
     assert len(p.grouping()) == 2
     assert "no base or group in common" in p.decisions["sumaria"].reason
     places = {e.name for e in rules().entities if e.kind == "place"}
