@@ -103,11 +103,35 @@ def test_may_the_verb_and_ambiguous_numbers_are_no_dates() -> None:
     ("earlier today", 7), ("this morning", 7),
     ("يوم الاثنين", 5), ("مساء الخميس", 1), ("الاثنين الماضي", 5), ("أمس", 6),
     ("اليوم الأربعاء", 7), ("فجر الثلاثاء", 6),
-    ("الليلة الماضية", 6),
+    ("الليلة الماضية", 6), ("، الثلاثاء،", 6), ("صباح اليوم", 7), ("صباح هذا اليوم", 7),
 ])
 def test_weekdays_and_relative_days(phrase: str, day: int) -> None:
     month = 7 if day > 7 else 8
     assert event_dates(f"Rockets hit the base {phrase}.", WED) == (date(2024, month, day),)
+
+
+def test_arabic_bare_days_only_in_the_wire_style() -> None:
+    # "a security source said, on Tuesday, that…": a bare day between commas
+    text = "أفاد مصدر أمني في محافظة الديوانية، الثلاثاء، بانفجار عبوة ناسفة"
+    assert event_dates(text, WED) == (date(2024, 8, 6),)
+    # "the two" (الاثنين) in running text, and "on this day" of an earlier year, are no days
+    assert event_dates("اتفق الاثنين على الهدنة", WED) == ()
+    assert event_dates("في مثل هذا اليوم من عام 2020 قصفت الصواريخ القاعدة", WED) == ()
+    # "this morning, Tuesday" in a piece stamped late Monday UTC is the weekday's day
+    late = datetime(2024, 8, 5, 22, 0, tzinfo=UTC)
+    assert event_dates("انفجرت عبوة صباح اليوم الثلاثاء", late) == (date(2024, 8, 6),)
+
+
+def test_a_wire_dateline_is_the_day_of_filing() -> None:
+    text = ("BAGHDAD, May 27 (Reuters) - A roadside bomb struck a convoy in Babil province on "
+            "May 26, Iraqi security officials said on Thursday.")
+    published = datetime(2021, 5, 27, 8, 15, tzinfo=UTC)
+    assert event_dates(text, published) == (date(2021, 5, 26), date(2021, 5, 27))
+    assert [m.text for m in date_mentions(text, published)] == ["May 26", "Thursday"]
+    assert primary_event_date(text, published) == date(2021, 5, 26)
+    # a date after a city in running text is not a dateline
+    text = "Rockets hit BAGHDAD, May 27 - the second attack in a week."
+    assert event_dates(text, published) == (date(2021, 5, 27),)
 
 
 def test_monday_in_a_monday_piece_is_that_day() -> None:

@@ -15,19 +15,22 @@ What is read (English, case as written; Arabic where cheap):
   ahead it is last year's ("December 30" in a 2 January piece). A written year is kept.
 - weekdays: ``on Monday``, ``Monday's attack``, ``late on Monday``, ``Saturday night``, ``last
   Monday``, ``يوم الاثنين``, ``اليوم الخميس`` (today, Thursday), ``مساء الخميس``: the most
-  recent such day on or before publication (``last``: strictly before).
+  recent such day on or before publication (``last``: strictly before). The wire style's bare
+  day between commas (``مصدر أمني، الأربعاء، بانفجار``) too.
   ``next``/``coming``/``following`` Monday is not an event date.
   Stamped in UTC at 21:00 or later, the next day's name is taken as that day: the region is
   three hours ahead of UTC, and it is already that day there.
 - relative days: ``yesterday``, ``last night``, ``the day before yesterday``, ``two days ago``,
-  ``today``, ``tonight``, ``this morning``, ``أمس``, ``الليلة الماضية``.
+  ``today``, ``tonight``, ``this morning``, ``أمس``, ``الليلة الماضية``, ``صباح اليوم``,
+  ``هذا اليوم`` (not ``في مثل هذا اليوم``, on this day in an earlier year).
 - spans (:attr:`DateMention.first` < :attr:`DateMention.last`, never in :func:`event_dates`):
   ``overnight``, ``this week``, ``last week``, ``over the weekend``.
 
 Not read: numeric dates (``5/8/2024`` is 5 August in Baghdad and 8 May in Washington; ISO
 stamps in page chrome are the publication time, not an event), ordinal words (``الخامس من آب``),
 months without a day. A line that is only a date (and a time, a weekday) is a dateline and is
-skipped: it says when the page was published, not when anything happened.
+skipped: it says when the page was published, not when anything happened; so is the date of a
+wire dateline ("BAGHDAD, May 27 (Reuters) - …"), the day the story was filed.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = ["DateMention", "date_mentions", "event_dates", "primary_event_date"]
 FUTURE_SLACK = 1  # days: a date this far after publication is still taken (time zones)
 FUTURE_HORIZON = 60  # days: a yearless date up to this far ahead is a future reference
 RECENT = 31  # days: older dates are background for primary_event_date
+FILED = 1.5  # what a wire dateline's day scores in primary_event_date (about a bare recent day)
 
 _EN_MONTHS = {
     "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
@@ -93,14 +97,19 @@ _EN_WEEKDAY = re.compile(
 )
 _AR_WEEKDAY = re.compile(
     r"(?<!\w)[وفب]?(?:(?:اليوم|يوم|مساء|صباح|ليلة|فجر|ظهر|عصر|ليل)\s+ال"
-    rf"(?P<w>{_alt(list(_AR_WEEKDAYS))})(?!\w)|ال(?P<w2>{_alt(list(_AR_WEEKDAYS))})\s+الماضي)"
+    rf"(?P<w>{_alt(list(_AR_WEEKDAYS))})(?!\w)|ال(?P<w2>{_alt(list(_AR_WEEKDAYS))})\s+الماضي"
+    # the wire style "أفاد مصدر أمني، الأربعاء، بانفجار…": a bare day between commas
+    rf"|(?<=[،,])\s*ال(?P<w3>{_alt(list(_AR_WEEKDAYS))})(?=\s*[،,]))"
 )
 _RELATIVE = re.compile(
     r"\b(?P<en>the\s+day\s+before\s+yesterday|yesterday|last\s+night|tonight|today"
     r"|this\s+(?:morning|afternoon|evening)|overnight|(?:earlier\s+)?this\s+week|last\s+week"
     r"|over\s+the\s+weekend|last\s+weekend|(?P<n>two|three|four|five|six|[2-6])\s+days\s+ago)"
     r"(?:['’]s)?\b"
-    r"|(?<!\w)(?P<ar>أمس\s+الأول|[وفب]?(?:ال)?أمس|امس|البارحة|الليلة\s+الماضية)(?!\w)",
+    r"|(?<!\w)(?P<ar>أمس\s+الأول|[وفب]?(?:ال)?أمس|امس|البارحة|الليلة\s+الماضية)(?!\w)"
+    # this morning, this evening, this day ("في مثل هذا اليوم", on this day years ago, is not)
+    r"|(?<!\w)(?P<ar0>(?:صباح|مساء|ظهر|عصر|فجر|ليلة)\s+(?:هذا\s+)?اليوم|(?<!مثل\s)هذا\s+اليوم)"
+    rf"(?!\w)(?!\s+ال(?:{_alt(list(_AR_WEEKDAYS))}))",
     re.I,
 )
 _ATTACK = re.compile(
@@ -120,6 +129,9 @@ _DATELINE_NOISE = re.compile(
     r"|update|posted|on|at)\b|[\d\s,|/:.\-–—()+]",
     re.I,
 )
+
+_WIRE_CITY = re.compile(r"\s*[A-Z][A-Z'’.\- ]+(?:,\s*[A-Z][\w.'’\- ]{0,30})?,\s*\Z")
+_WIRE_AGENCY = re.compile(r"\s*(?:\([^()\n]{1,40}\)\s*)?[-–—]")
 
 
 @dataclass(frozen=True)
@@ -182,6 +194,8 @@ def _weekday(published: datetime, weekday: int, strictly_before: bool) -> date:
 
 def _relative(published: date, match: re.Match[str]) -> tuple[date, date] | None:
     one = timedelta(days=1)
+    if match["ar0"]:
+        return published, published
     if match["ar"]:
         word = match["ar"]
         back = 2 if "الأول" in word else 1
@@ -231,13 +245,20 @@ def _candidates(text: str, published: datetime) -> Iterator[tuple[int, DateMenti
         found = _weekday(published, _EN_WEEKDAYS[m["w"].lower()], pre == "last")
         yield 2, DateMention(found, found, m.start(), m.end(), m[0], False)
     for m in _AR_WEEKDAY.finditer(text):
-        name = m["w"] or m["w2"]
+        name = m["w"] or m["w2"] or m["w3"]
         found = _weekday(published, _AR_WEEKDAYS[name], bool(m["w2"]))
         yield 2, DateMention(found, found, m.start(), m.end(), m[0], False)
 
 
 def _line(text: str, start: int, end: int) -> str:
     return text[text.rfind("\n", 0, start) + 1 : (text.find("\n", end) + 1 or len(text) + 1) - 1]
+
+
+def _is_wire_dateline(text: str, mention: DateMention) -> bool:
+    """The date of a wire story's dateline ("BAGHDAD, May 27 (Reuters) -"): when it was filed."""
+    line_start = text.rfind("\n", 0, mention.start) + 1
+    return bool(_WIRE_CITY.match(text[line_start : mention.start])
+                and _WIRE_AGENCY.match(text, mention.end))
 
 
 def _is_dateline(text: str, mention: DateMention) -> bool:
@@ -252,13 +273,17 @@ def date_mentions(text: str, published: datetime) -> tuple[DateMention, ...]:
 
     ``published`` should be timezone-aware; its own local date is the reference day.
     """
+    return tuple(m for m in _all_mentions(text, published)
+                 if not _is_dateline(text, m) and not _is_wire_dateline(text, m))
+
+
+def _all_mentions(text: str, published: datetime) -> list[DateMention]:
     taken: list[DateMention] = []
     ranked = sorted(_candidates(text, published), key=lambda c: (c[0], c[1].start))
     for _, mention in ranked:
         if not any(mention.start < m.end and m.start < mention.end for m in taken):
             taken.append(mention)
-    chosen = (m for m in taken if not _is_dateline(text, m))
-    return tuple(sorted(chosen, key=lambda m: m.start))
+    return sorted(taken, key=lambda m: m.start)
 
 
 def event_dates(text: str, published: datetime) -> tuple[date, ...]:
@@ -290,16 +315,20 @@ def primary_event_date(
     date, -1.5 right after or before a word of speech ("said on Tuesday", "a statement on
     Monday", "on Tuesday told": the day of the telling, not of the event) or after "since". A
     day named several times adds up its mentions; the best wins if it scores above 0, and a tie
-    goes to the first named.
+    goes to the first named. A wire dateline's day ("BAGHDAD, May 27 (Reuters) -") is the day
+    the story was filed, the event's or the next: it scores :data:`FILED` and nothing more.
     """
     # the matcher's sentences: "Jan. 23, U.S. Central Command…" is one sentence, not three
     bounds = [start for start, _ in split_sentences(text)[1:]]
     attacks = [(m.start(), m.end()) for m in _ATTACK.finditer(text)]
     scores: dict[date, float] = {}
-    for mention in date_mentions(text, published):
+    for mention in _all_mentions(text, published):
         day = mention.day
         age = (published.date() - day).days if day is not None else -1
-        if day is None or not -FUTURE_SLACK <= age <= RECENT:
+        if day is None or not -FUTURE_SLACK <= age <= RECENT or _is_dateline(text, mention):
+            continue
+        if _is_wire_dateline(text, mention):
+            scores[day] = scores.get(day, 0.0) + FILED
             continue
         sentence = _sentence(bounds, mention.start)
         score = 1.0 if age <= 7 else 0.0
