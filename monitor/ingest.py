@@ -72,6 +72,7 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
     store = ctx.store
     matches = match.match(article, ruleset)
     fingerprint = near.fingerprint(article.text) if matches else None
+    lead = match.lead(article, ruleset) if matches else None
     with store.transaction():
         if record_if_seen(ctx, entry, canonical, now):
             return None
@@ -89,7 +90,7 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
                 store.attach(story_id, entry_id, "duplicate", reason, now)
             return Outcome(entry_id, "duplicate", story_id, reason)
         return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait,
-                           backlog)
+                           backlog, lead)
 
 
 def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Article,
@@ -110,7 +111,8 @@ def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Artic
         if story_id is None:
             if not matches:
                 return Outcome(entry_id, "edit", None, "edited; still no rule matched")
-            return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait)
+            return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait,
+                               lead=match.lead(article, ruleset))
         view = store.story_view(story_id)
         if not matches or view is None:
             return Outcome(entry_id, "edit", story_id, "edited; its story is unchanged")
@@ -135,14 +137,16 @@ def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Artic
 
 def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
                 matches: Sequence[Match], now: datetime, kinds: Mapping[str, str],
-                group_wait: timedelta, backlog: timedelta | None = None) -> Outcome:
+                group_wait: timedelta, backlog: timedelta | None = None,
+                lead: match.Lead | None = None) -> Outcome:
     """Assign a stored, matched article to a story and plan its alerts (inside the caller's
     transaction). With ``backlog`` (a feed's first poll), older or undated articles are stale."""
     store, settings = ctx.store, ctx.config.stories
     window = timedelta(seconds=settings.window)
     seen_at = min(article.published or now, now)
     recent = store.recent_stories(seen_at - window)
-    decided = stories.assign(article, matches, recent, now, kinds=kinds, window=window)
+    decided = stories.assign(article, matches, recent, now, kinds=kinds, window=window,
+                             lead=lead or stories.NO_LEAD)
     assert decided is not None
     if decided.story_id is None:
         view = stories.updated_view(None, 0, decided, article, now)

@@ -20,7 +20,7 @@ from monitor.dedup.stories import (
     text_sample,
     updated_view,
 )
-from monitor.match import RuleSet, load_rules, match
+from monitor.match import RuleSet, lead, load_rules, match
 from monitor.model import Article, Entry, Match
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ class Pipeline:
         now = self.clock + timedelta(hours=1)
         found = match(a, rules()) if matches is None else matches
         decision = assign(a, found, list(self.views.values()), now, kinds=kinds(),
-                          window=self.window)
+                          window=self.window, lead=lead(a, rules()))
         assert decision is not None, f"{a.entry.guid} matched nothing"
         sid = decision.story_id if decision.story_id is not None else len(self.views) + 1
         self.views[sid] = updated_view(self.views.get(sid), sid, decision, a, now)

@@ -13,7 +13,11 @@ story) and joins the best one that passes, else opens a story. The weighing:
 - **window**: a story whose articles are all more than ``window`` away from the article's time
   (its publication, else ``now``) cannot be joined. Publication time, not ``now``, so a late or
   backfilled article is judged by when it was written.
-- **place of the event**: the same base (+3; +2 from an article naming three bases or more);
+- **place of the event**: the names where the rules matched, and the places of the headline and
+  lede (:func:`monitor.match.lead`: "…convoy in south Iraq" / "…in the province of Dhi Qar");
+  a later paragraph that names no base and is placed only elsewhere than the lede ("Earlier,
+  another convoy was hit in Muthanna") is background and lends none. The same base (+3; +2
+  from an article naming three bases or more);
   the same named militia or armed group (+1.5: umbrella claimants claim many attacks); the same
   town, province or force (+0.5). Both naming bases, none in common: a different event (veto):
   two bases hit the same night are two stories.
@@ -40,30 +44,34 @@ Ties go to the nearer event day, then the more recently updated story, then the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Literal, Protocol
 
-from monitor.dedup.dates import primary_event_date
+from monitor.dedup.facts import (
+    BROAD,
+    COUNTRIES,
+    NO_LEAD,
+    Facts,
+    entity_kinds,
+    event_class,
+    facts,
+    main_class,
+    similarity,
+    split,
+    text_sample,
+    tokens,
+)
+from monitor.match.lead import Lead
 from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match, Severity, StoryView, severity_rank
 
-__all__ = ["COUNTRIES", "JOIN", "StoryDecision", "StoryView", "assign", "entity_kinds",
+__all__ = ["COUNTRIES", "JOIN", "NO_LEAD", "StoryDecision", "StoryView", "assign", "entity_kinds",
            "text_sample", "updated_view"]
 
 JOIN = 3.0  # the score a story needs to be joined
 MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
 SIMILAR = 0.15  # the wording similarity a story joined on a shared place alone needs
-# The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
-# little to stand for the words that two reports in two scripts cannot share.
-COUNTRIES = frozenset({"Iraq", "Syria", "Jordan"})
-BROAD = 3  # bases named: a round-up
-LEAD_WORDS = 60  # words of the text after the title in the sample
-
-EventClass = Literal["attack", "threat", "strike"]
-GROUP_KINDS = frozenset({"militia", "armed-group"})
 
 
 @dataclass(frozen=True)
@@ -88,127 +96,6 @@ class StoryDecision:
     rules: frozenset[str] = frozenset()
 
 
-class NamedEntity(Protocol):
-    """An entity of a rule set (``monitor.match.Entity``): what :func:`entity_kinds` reads."""
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-
-
-def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
-    """``{id: kind, name: kind}``: ``assign(..., kinds=entity_kinds(ruleset.entities))``.
-
-    A placeholder entity (id ``unnamed-…``: "an Iran-backed militia") gets the kind
-    ``generic``: it is no group to join stories on.
-    """
-    kinds: dict[str, str] = {}
-    for e in entities:
-        kind = "generic" if e.id.startswith("unnamed") else e.kind
-        kinds[e.id] = kinds[e.name] = kind
-    return kinds
-
-
-_WORD = re.compile(r"[^\W\d_]{3,}|\d+")
-_STOP = frozenset(
-    "the and for with that this from have has had was were are been its their they them said"
-    " says say told into over after about than which who whom also but not would could will may"
-    " more most other some such only when where while there these those what out off under"
-    " against between during since amid near per via including according report reported"
-    " reports news one two new last week day days year years monday tuesday wednesday thursday"
-    " friday saturday sunday attack attacks attacked forces force troops base bases iraq iraqi"
-    " syria syrian american military coalition official officials source sources".split()
-)
-
-
-def text_sample(article: Article) -> str:
-    """The article's title and the first words of its text: what similarity compares."""
-    title = article.title or article.entry.title
-    return " ".join([title, *article.text.split()[:LEAD_WORDS]]).strip()
-
-
-def _tokens(text: str) -> frozenset[str]:
-    words = (w.lower() for w in _WORD.findall(text))
-    stems = (w[:-1] if len(w) > 4 and w[-1] == "s" and w[-2] != "s" else w for w in words)
-    return frozenset(w for w in stems if w not in _STOP)
-
-
-def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
-def _event_class(rule_id: str, tags: Iterable[str] = ()) -> EventClass:
-    words = {*tags, *rule_id.split("-")}
-    if words & {"retaliation", "strike"} and "attack" not in words:
-        return "strike"
-    return "threat" if "threat" in words else "attack"
-
-
-def _main_class(classes: Iterable[EventClass]) -> EventClass:
-    found = set(classes)
-    return next((c for c in ("attack", "threat", "strike") if c in found), "attack")
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """What an article says, as the weighing reads it."""
-
-    time: datetime
-    sites: frozenset[str]
-    groups: frozenset[str]
-    others: frozenset[str]
-    rules: frozenset[str]
-    cls: EventClass
-    day: date | None
-    tokens: frozenset[str]
-    headline_sites: frozenset[str]
-    arabic: bool = False  # the title and lead are in Arabic script
-
-    @property
-    def broad(self) -> bool:
-        return len(self.sites) >= BROAD
-
-
-def _split(names: Iterable[str], kinds: Mapping[str, str]) -> tuple[frozenset[str], ...]:
-    """Bases, groups and the other names (generic ones left out)."""
-    sites: list[str] = []
-    groups: list[str] = []
-    others: list[str] = []
-    for name in names:
-        kind = kinds.get(name)
-        if kind == "base":
-            sites.append(name)
-        elif kind in GROUP_KINDS:
-            groups.append(name)
-        elif kind != "generic":
-            others.append(name)
-    return frozenset(sites), frozenset(groups), frozenset(others)
-
-
-def _facts(article: Article, matches: Sequence[Match], now: datetime,
-           kinds: Mapping[str, str]) -> _Facts:
-    time = min(article.published or article.entry.published or now, now)
-    sites, groups, others = _split((e for m in matches for e in m.entities), kinds)
-    headline = [m for m in matches if any(e.field == "title" for e in m.evidence)]
-    cls = _main_class(_event_class(m.rule_id, m.tags) for m in headline or matches)
-    kind = [m for m in matches if _event_class(m.rule_id, m.tags) == cls]
-    title = article.title or article.entry.title
-    text = f"{title}\n{article.text}"
-    sample = text_sample(article)
-    shift = {"title": 0, "body": len(title) + 1}  # evidence offsets → offsets into ``text``
-    anchors = [(e.start + shift[e.field], e.end + shift[e.field]) for m in kind for e in m.evidence]
-    return _Facts(
-        time=time, sites=sites, groups=groups, others=others,
-        rules=frozenset(m.rule_id for m in kind), cls=cls,
-        day=primary_event_date(text, time, anchors), tokens=_tokens(sample),
-        arabic=is_arabic(sample),
-        headline_sites=sites & {e.label for m in matches for e in m.evidence
-                                if e.field == "title" and e.kind == "entity"},
-    )
-
-
 @dataclass(frozen=True)
 class _Weighed:
     story: StoryView
@@ -227,12 +114,12 @@ def _days(n: int) -> str:  # "1 day", "3 days"
     return "1 day" if n == 1 else f"{n} days"
 
 
-def _weigh(f: _Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) -> _Weighed:
+def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) -> _Weighed:
     gap = max(s.first_seen - f.time, f.time - s.last_seen, timedelta(0))
     if gap > window:
         return _Weighed(s, 0.0, (), lambda: f"its last report is {_days(gap.days)} away "
                         f"(window {_days(window.days)})")
-    s_sites, s_groups, s_others = _split(s.entities | s.sites | s.groups, kinds)
+    s_sites, s_groups, s_others = split(s.entities | s.sites | s.groups, kinds)
     s_sites, s_groups = s_sites | s.sites, s_groups | s.groups
     if f.sites and s_sites and not f.sites & s_sites:
         return _Weighed(s, 0.0, (), lambda: f"different bases ({_names(f.sites)} / "
@@ -266,13 +153,13 @@ def _weigh(f: _Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta)
         elif day_gap >= 3:
             score -= 1.5
             notes.append(f"{_days(day_gap)} from {theirs}, no dates to compare")
-    s_cls = _main_class(_event_class(r) for r in s.rules)
+    s_cls = main_class(event_class(r) for r in s.rules)
     if s_cls != f.cls:
         score -= 2.0
         notes.append(f"{f.cls} vs {s_cls}")
     if common := sorted(f.rules & s.rules):
         notes.append(f"rule {common[0]}")
-    sim = _similarity(f.tokens, _tokens(s.text_sample))
+    sim = similarity(f.tokens, tokens(s.text_sample))
     score += min(2.0, 4.0 * sim)
     notes.append(f"similarity {sim:.2f}")
     weighed = _Weighed(s, round(score, 2), tuple(notes), None, bool(shared or shared_groups),
@@ -320,7 +207,7 @@ def _severity(matches: Iterable[Match]) -> Severity:
     return min((m.severity for m in matches), key=severity_rank)
 
 
-def _describe(f: _Facts) -> str:
+def _describe(f: Facts) -> str:
     where = (f"at {_names(f.sites)}" if f.sites else f"by {_names(f.groups)}" if f.groups
              else f"in {_names(f.others)}" if f.others else "")
     when = f"event {f.day}" if f.day else "no event day given"
@@ -344,6 +231,7 @@ def assign(
     *,
     kinds: Mapping[str, str],
     window: timedelta = timedelta(days=7),
+    lead: Lead = NO_LEAD,
 ) -> StoryDecision | None:
     """Decide the story of a newly seen article; None when nothing matched.
 
@@ -351,14 +239,15 @@ def assign(
     ``armed-group``, ``force``, ``place``, ``person``, ``generic``): pass
     ``entity_kinds(ruleset.entities)``. A name it lacks counts as a place. ``recent`` are the
     stories to consider (any order); ``now`` stands in for a missing publication time and caps
-    one in the future.
+    one in the future. ``lead`` (:func:`monitor.match.lead`): the places of the headline and
+    lede, which place the event.
     """
     if not matches:
         return None
     known = dict(kinds)  # names by the ids of the evidence, should ``kinds`` hold ids only
     for e in (e for m in matches for e in m.evidence if e.kind == "entity" and e.ref in kinds):
         known.setdefault(e.label, kinds[e.ref])
-    f = _facts(article, matches, now, known)
+    f = facts(article, matches, now, known, lead)
     weighed = [_weigh(f, s, known, window) for s in recent]
     best, why_not = _pick(weighed)
     rules = f.rules

@@ -1,0 +1,184 @@
+"""What an article says, as the story decision (:mod:`monitor.dedup.stories`) weighs it. Pure.
+
+::
+
+    facts(article, matches, now, kinds, lead) -> Facts   where, who, what kind, which day, words
+    entity_kinds(ruleset.entities)            -> {entity id and canonical name: kind}
+    text_sample(article)                      -> the title and lead compared for similarity
+    tokens(text), similarity(a, b)            -> content words; their Jaccard similarity
+
+The names come from where the rules matched and from the places of the headline and lede
+(:func:`monitor.match.lead`); a later paragraph that names no base and is placed only elsewhere
+than the lede is background and lends none (:func:`told`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal, Protocol
+
+from monitor.dedup.dates import primary_event_date
+from monitor.match.lead import Lead
+from monitor.match.normalise import is_arabic
+from monitor.model import Article, Match
+
+__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "EventClass", "Facts", "entity_kinds", "event_class",
+           "facts", "main_class", "similarity", "split", "text_sample", "tokens", "told"]
+
+# The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
+# little to stand for the words that two reports in two scripts cannot share.
+COUNTRIES = frozenset({"Iraq", "Syria", "Jordan"})
+BROAD = 3  # bases named: a round-up
+NO_LEAD = Lead(frozenset())
+LEAD_WORDS = 60  # words of the text after the title in the sample
+
+EventClass = Literal["attack", "threat", "strike"]
+GROUP_KINDS = frozenset({"militia", "armed-group"})
+
+
+class NamedEntity(Protocol):
+    """An entity of a rule set (``monitor.match.Entity``): what :func:`entity_kinds` reads."""
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
+    """``{id: kind, name: kind}``: ``assign(..., kinds=entity_kinds(ruleset.entities))``.
+
+    A placeholder entity (id ``unnamed-…``: "an Iran-backed militia") gets the kind
+    ``generic``: it is no group to join stories on.
+    """
+    kinds: dict[str, str] = {}
+    for e in entities:
+        kind = "generic" if e.id.startswith("unnamed") else e.kind
+        kinds[e.id] = kinds[e.name] = kind
+    return kinds
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}|\d+")
+_STOP = frozenset(
+    "the and for with that this from have has had was were are been its their they them said"
+    " says say told into over after about than which who whom also but not would could will may"
+    " more most other some such only when where while there these those what out off under"
+    " against between during since amid near per via including according report reported"
+    " reports news one two new last week day days year years monday tuesday wednesday thursday"
+    " friday saturday sunday attack attacks attacked forces force troops base bases iraq iraqi"
+    " syria syrian american military coalition official officials source sources".split()
+)
+
+
+def text_sample(article: Article) -> str:
+    """The article's title and the first words of its text: what similarity compares."""
+    title = article.title or article.entry.title
+    return " ".join([title, *article.text.split()[:LEAD_WORDS]]).strip()
+
+
+def tokens(text: str) -> frozenset[str]:
+    words = (w.lower() for w in _WORD.findall(text))
+    stems = (w[:-1] if len(w) > 4 and w[-1] == "s" and w[-2] != "s" else w for w in words)
+    return frozenset(w for w in stems if w not in _STOP)
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def event_class(rule_id: str, tags: Iterable[str] = ()) -> EventClass:
+    words = {*tags, *rule_id.split("-")}
+    if words & {"retaliation", "strike"} and "attack" not in words:
+        return "strike"
+    return "threat" if "threat" in words else "attack"
+
+
+def main_class(classes: Iterable[EventClass]) -> EventClass:
+    found = set(classes)
+    return next((c for c in ("attack", "threat", "strike") if c in found), "attack")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What an article says, as the weighing reads it."""
+
+    time: datetime
+    sites: frozenset[str]
+    groups: frozenset[str]
+    others: frozenset[str]
+    rules: frozenset[str]
+    cls: EventClass
+    day: date | None
+    tokens: frozenset[str]
+    headline_sites: frozenset[str]
+    arabic: bool = False  # the title and lead are in Arabic script
+
+    @property
+    def broad(self) -> bool:
+        return len(self.sites) >= BROAD
+
+
+def split(names: Iterable[str], kinds: Mapping[str, str]) -> tuple[frozenset[str], ...]:
+    """Bases, groups and the other names (generic ones left out)."""
+    sites: list[str] = []
+    groups: list[str] = []
+    others: list[str] = []
+    for name in names:
+        kind = kinds.get(name)
+        if kind == "base":
+            sites.append(name)
+        elif kind in GROUP_KINDS:
+            groups.append(name)
+        elif kind != "generic":
+            others.append(name)
+    return frozenset(sites), frozenset(groups), frozenset(others)
+
+
+def in_lead(m: Match, lead: Lead) -> bool:
+    return any(e.field == "title" or e.start < lead.lede_end for e in m.evidence)
+
+
+def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str]) -> list[Match]:
+    """The matches that tell the lead's event: a later paragraph that names no base and is
+    placed only elsewhere than the lead's provinces and towns ("Earlier on Tuesday, another
+    convoy was hit in Muthanna. Ashab al-Kahf claimed…") is another event's background, and
+    its names are not this story's. A base named later stays: the headline may say only
+    "western Iraq", and two bases cannot share a story anyway."""
+    where = {p for p in lead.places if kinds.get(p, "place") == "place"} - COUNTRIES
+    if not where:
+        return list(matches)
+    kept = []
+    for m in matches:
+        places = {e for e in m.entities if kinds.get(e, "place") == "place"} - COUNTRIES
+        based = any(kinds.get(e) == "base" for e in m.entities)
+        if in_lead(m, lead) or based or not places or places & where:
+            kept.append(m)
+    return kept or list(matches)
+
+
+def facts(article: Article, matches: Sequence[Match], now: datetime,
+           kinds: Mapping[str, str], lead: Lead = NO_LEAD) -> Facts:
+    time = min(article.published or article.entry.published or now, now)
+    mine = told(matches, lead, kinds)
+    sites, groups, others = split((e for m in mine for e in m.entities), kinds)
+    others |= {p for p in lead.places if kinds.get(p, "place") == "place"}
+    headline = [m for m in matches if any(e.field == "title" for e in m.evidence)]
+    cls = main_class(event_class(m.rule_id, m.tags) for m in headline or matches)
+    kind = [m for m in matches if event_class(m.rule_id, m.tags) == cls]
+    title = article.title or article.entry.title
+    text = f"{title}\n{article.text}"
+    sample = text_sample(article)
+    shift = {"title": 0, "body": len(title) + 1}  # evidence offsets → offsets into ``text``
+    anchors = [(e.start + shift[e.field], e.end + shift[e.field]) for m in kind for e in m.evidence]
+    return Facts(
+        time=time, sites=sites, groups=groups, others=others,
+        rules=frozenset(m.rule_id for m in kind), cls=cls,
+        day=primary_event_date(text, time, anchors), tokens=tokens(sample),
+        arabic=is_arabic(sample),
+        headline_sites=sites & {e.label for m in matches for e in m.evidence
+                                if e.field == "title" and e.kind == "entity"},
+    )

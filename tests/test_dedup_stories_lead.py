@@ -1,0 +1,67 @@
+"""The story decision reads where the headline and lede place the event (monitor.match.lead)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from monitor.dedup.stories import NO_LEAD, assign
+from monitor.match import match
+from monitor.model import Article
+from tests.test_dedup_stories import THU, Pipeline, article, convoy, convoy_in_arabic, kinds, rules
+
+
+def afp_south_iraq() -> Article:
+    return article("afp", "Roadside bomb targets coalition supply convoy in south Iraq",
+                   "A roadside bomb exploded as a convoy carrying equipment for the US-led "
+                   "coalition passed through the southern Iraqi province of Diwaniyah on "
+                   "Thursday, a security source told AFP.\n"
+                   "Dozens of such attacks have targeted supply convoys since the start of the "
+                   "year.", THU + timedelta(hours=1), "AFP")
+
+
+def test_a_headline_naming_only_the_country_joins_by_the_ledes_province() -> None:
+    # the rule matches in the headline ("…in south Iraq"); the lede names the province
+    p = Pipeline().feed([convoy_in_arabic(), afp_south_iraq()])
+    assert p.grouping() == {frozenset({"sumaria", "afp"})}
+    assert "same place (Diwaniyah (Qadisiyah province)" in p.decisions["afp"].reason
+
+
+def test_without_the_lede_the_country_alone_does_not_join() -> None:
+    p = Pipeline().feed([convoy_in_arabic()])
+    a = afp_south_iraq()
+    decided = assign(a, match(a, rules()), list(p.views.values()), THU + timedelta(hours=2),
+                     kinds=kinds(), lead=NO_LEAD)
+    assert decided is not None and decided.story_id is None
+
+
+def k24_salahuddin() -> Article:
+    return article("k24", "IED strikes Coalition supply convoy in Iraq's Salahuddin province",
+                   "ERBIL (Kurdistan 24) – A roadside bomb struck a convoy carrying logistical "
+                   "supplies for the US-led Coalition in Salahuddin province on Thursday "
+                   "evening, an Iraqi security source said.\n"
+                   "Earlier on Thursday, another Coalition convoy was hit by an improvised "
+                   "explosive device in the southern province of Muthanna. A group calling "
+                   "itself Ashab al-Kahf claimed responsibility for that attack.",
+                   THU + timedelta(hours=9), "Kurdistan 24")
+
+
+def claim_in_muthanna() -> Article:
+    return article("kahf", "Ashab al-Kahf claims IED attack on US supply convoy in Muthanna",
+                   "The group Ashab al-Kahf said on Thursday its fighters targeted a convoy "
+                   "carrying supplies for the US-led coalition with an explosive device in "
+                   "Muthanna province.", THU + timedelta(hours=3), "Sabereen")
+
+
+def test_a_later_paragraph_about_another_province_lends_the_story_no_names() -> None:
+    # the background names the group and province of the morning's attack: the report of the
+    # evening's attack in Salahuddin joins Salahuddin's story, not the claim's
+    evening = convoy("ina", "Salahuddin", THU + timedelta(hours=8))
+    p = Pipeline().feed([claim_in_muthanna(), evening, k24_salahuddin()])
+    assert p.grouping() == {frozenset({"kahf"}), frozenset({"ina", "k24"})}
+    assert "Ashab al-Kahf" not in p.decisions["k24"].groups
+    # read without its lead, the background's names carry the report into the claim's story
+    q = Pipeline().feed([claim_in_muthanna(), evening])
+    a = k24_salahuddin()
+    decided = assign(a, match(a, rules()), list(q.views.values()), THU + timedelta(hours=10),
+                     kinds=kinds(), lead=NO_LEAD)
+    assert decided is not None and decided.story_id == q.story["kahf"]
