@@ -5,7 +5,9 @@ The normalised sentences are joined with line breaks (never part of a key, and n
 character) into one text, which the lexicon's automaton reads once; each hit is then placed in
 its sentence. Entity mentions do not overlap: where they do, the longest wins, so "Hezbollah"
 inside "Kataib Hezbollah", or "Iraq" inside "Islamic Resistance in Iraq", is not a mention of its
-own. Within a term list, hits are read left to right, the longest at each place.
+own. Within a term list, hits are read left to right, the longest at each place. A term hit
+that lies inside a hit of a mask list (the rule files' ``masks``: "attack" in "heart attack") is
+dropped.
 
 Only the sentences, their normalised text and the raw hits are made at once: most fields hold
 nothing a rule needs (:meth:`FieldText.holds` tells), and placing the hits (sentence and word of
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -58,6 +61,7 @@ class FieldText:
         joined = "\n".join(self._norms)
         self._size = len(joined)
         self._order = {key: i for i, key in enumerate(lexicon.keys)}
+        self._masks = lexicon.masks
         self._raw = lexicon.scan(joined)
         self._found = {(hit.key, hit.label) for hit in self._raw}
         self._lists = {key for key, _ in self._found}
@@ -97,10 +101,12 @@ class FieldText:
         by_key: dict[str, list[Hit]] = {}
         for hit in self._raw:
             by_key.setdefault(hit.key, []).append(hit)
-        out: dict[str, tuple[FieldHit, ...]] = {}
-        for key, hits in by_key.items():
-            if not key.startswith("kind:"):
-                out[key] = tuple(self._place(h) for h in leftmost_longest(hits))
+        terms = {key: leftmost_longest(hits) for key, hits in by_key.items()
+                 if not key.startswith("kind:")}
+        if masks := self._masks & terms.keys():
+            terms = _unmasked(terms, masks, self._size)
+        out: dict[str, tuple[FieldHit, ...]] = {
+            key: tuple(self._place(h) for h in hits) for key, hits in terms.items() if hits}
         order = self._order
         entities = sorted(
             (h for key, hits in by_key.items() if key.startswith("kind:") for h in hits),
@@ -158,3 +164,16 @@ class FieldText:
         while high < end and dropped(text[high]):
             high += 1
         return low, high
+
+
+def _unmasked(terms: dict[str, list[Hit]], masks: AbstractSet[str],
+              size: int) -> dict[str, list[Hit]]:
+    """The term hits that no hit of a mask list covers whole: "attack" in "heart attack" and
+    "struck" in "struck a deal" are no attack words when those phrases are a mask's."""
+    covered = bytearray(size)
+    for key in masks:
+        for hit in terms[key]:
+            covered[hit.start : hit.end] = b"\x01" * (hit.end - hit.start)
+    return {key: hits if key in masks else
+            [h for h in hits if covered.find(0, h.start, h.end) != -1]  # a byte left bare
+            for key, hits in terms.items()}

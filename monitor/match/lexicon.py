@@ -98,7 +98,10 @@ class Lexicon:
         kinds: Mapping[str, Iterable[tuple[str, str]]] | None = None,
         terms: Mapping[str, Iterable[str]] | None = None,
         transliterated: Collection[str] = (),
+        masks: Collection[str] = (),
     ) -> None:
+        # term lists whose phrases hide the other lists' words inside them ("heart attack")
+        self.masks = frozenset(f"terms:{name}" for name in masks)
         lists: list[tuple[str, list[tuple[str, str]], bool]] = []
         for kind, entries in (kinds or {}).items():
             lists.append((f"kind:{kind}", list(entries), False))

@@ -35,7 +35,7 @@ from monitor.match.yamltree import (
 )
 from monitor.model import SEVERITIES
 
-_TOP = {"entities", "terms", "rules", "examples"}
+_TOP = {"entities", "terms", "masks", "rules", "examples"}
 _ENTITY = {"id", "kind", "name", "country", "aliases", "note", "transliterated"}
 _RULE = {
     "id",
@@ -68,6 +68,7 @@ class _Collected:
     terms: dict[str, tuple[tuple[str, ...], Located]] = field(default_factory=dict)
     rules: list[tuple[dict[str, Located], Located]] = field(default_factory=list)
     examples: list[tuple[dict[str, Located], Located]] = field(default_factory=list)
+    masks: list[tuple[str, Located]] = field(default_factory=list)  # term lists that mask
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -114,6 +115,8 @@ def _collect(doc: Located, into: _Collected) -> None:
             for word, where in listed:
                 _check_length(word, where, f"term list '{name}'")
             into.terms[name] = (tuple(w for w, _ in listed), words)
+    if "masks" in top:
+        into.masks.extend(as_str_list(top["masks"], "masks"))
     if "rules" in top:
         for item in as_list(top["rules"], "rules"):
             into.rules.append(
@@ -323,5 +326,9 @@ def _build(collected: _Collected, directory: Path) -> RuleSet:
     for entity in entities:
         kinds.setdefault(entity.kind, []).extend((a, entity.id) for a in entity.aliases)
     folded = {e.id for e in entities if e.transliterated}
-    lexicon = Lexicon(kinds=kinds, terms=dict(terms), transliterated=folded)
+    for name, where in collected.masks:
+        if name not in collected.terms:
+            raise where.error(f"masks: unknown term list '{name}'")
+    masks = {name for name, _ in collected.masks}
+    lexicon = Lexicon(kinds=kinds, terms=dict(terms), transliterated=folded, masks=masks)
     return RuleSet(rules=rules, examples=examples, entities=entities, terms=terms, lexicon=lexicon)
