@@ -199,6 +199,9 @@ def test_primary_passes_over_the_day_of_the_telling() -> None:
     assert primary_event_date(text, WED) == date(2024, 8, 4)
     text = "US officials said Monday's rocket attack on Ain al-Asad wounded five."
     assert primary_event_date(text, WED) == date(2024, 8, 5)  # "Monday's attack": no telling
+    text = ("The Pentagon on Friday identified the two U.S. service members killed in "
+            "Wednesday's rocket attack on Camp Taji.")
+    assert primary_event_date(text, datetime(2020, 3, 13, 21, 0, tzinfo=UTC)) == date(2020, 3, 11)
     text = "The group on Tuesday said it would respond."
     assert primary_event_date(text, WED) is None  # only a telling, no event day
     text = "More than 60 attacks since October 17; the latest hit Ain al-Asad on Monday."

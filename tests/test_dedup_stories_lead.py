@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from monitor.dedup.stories import NO_LEAD, assign
 from monitor.match import match
@@ -65,3 +66,47 @@ def test_a_later_paragraph_about_another_province_lends_the_story_no_names() -> 
     decided = assign(a, match(a, rules()), list(q.views.values()), THU + timedelta(hours=10),
                      kinds=kinds(), lead=NO_LEAD)
     assert decided is not None and decided.story_id == q.story["kahf"]
+
+
+SAT = datetime(2020, 1, 4, 15, 0, tzinfo=UTC)  # Saturday 4 January 2020
+
+
+def test_a_base_named_after_a_lead_about_another_base_is_another_event() -> None:
+    embassy = article("afp", "Rockets hit Baghdad's Green Zone near US embassy",
+                      "Two Katyusha rockets landed inside Baghdad's Green Zone near the US "
+                      "embassy on Saturday evening, security sources said.\n"
+                      "Separately, two rockets struck Balad air base north of Baghdad, which "
+                      "hosts US contractors, the sources said.", SAT, "AFP")
+    balad = article("rudaw", "Rockets strike Balad air base north of Baghdad",
+                    "Two Katyusha rockets struck Balad Air Base in Salahuddin province on "
+                    "Saturday evening, Iraq's Security Media Cell said.", SAT + timedelta(hours=2),
+                    "Rudaw")
+    p = Pipeline().feed([embassy, balad])
+    assert p.grouping() == {frozenset({"afp"}), frozenset({"rudaw"})}
+    assert "Balad Air Base" not in p.decisions["afp"].sites
+    # read without its lead, the embassy report's story takes Balad, and the Balad report joins
+    q = Pipeline().feed([embassy])
+    q.views[1] = replace(q.views[1], sites=q.views[1].sites | {"Balad Air Base"})
+    decided = assign(balad, match(balad, rules()), list(q.views.values()),
+                     SAT + timedelta(hours=3), kinds=kinds(), lead=NO_LEAD)
+    assert decided is not None and decided.story_id == 1
+
+
+def test_a_strike_report_retelling_the_attack_it_answers_keeps_apart() -> None:
+    wed = datetime(2020, 3, 11, 18, 0, tzinfo=UTC)
+    attack = article("reuters", "Rockets hit Iraq's Camp Taji, killing two Americans and a Briton",
+                     "About 15 rockets struck Camp Taji north of Baghdad on Wednesday, killing "
+                     "two US service members and a British soldier, officials said.", wed,
+                     "Reuters")
+    strikes = article("dod", "U.S. Conducts Defensive Precision Strikes Against Kata'ib "
+                      "Hizbollah in Iraq",
+                      "The U.S. military conducted defensive precision strikes against Kata'ib "
+                      "Hizbollah (KH) facilities across Iraq, the Pentagon said in a statement.\n"
+                      "Two Americans and one British service member were killed and 14 others "
+                      "wounded in a March 11 rocket attack on Camp Taji.",
+                      wed + timedelta(hours=30), "DoD")
+    p = Pipeline().feed([attack, strikes])
+    assert p.grouping() == {frozenset({"reuters"}), frozenset({"dod"})}
+    # its names are the strike's: the base of the attack it retells is not among them
+    assert p.decisions["dod"].sites == frozenset()
+    assert "Kataib Hezbollah" in p.decisions["dod"].groups

@@ -119,7 +119,7 @@ _ATTACK = re.compile(
     re.I,
 )
 _SPEECH_WORDS = (
-    r"(?:said|says|told|statement|announced|confirmed|acknowledged|condemned|denounced|meeting"
+    r"(?:said|says|told|statement|announced|confirmed|acknowledged|identified|condemned|denounced|meeting"
     r"|met|call|visit|talks|interview|briefing|conference|reported|قال|أعلن|بيان|صرح)"
 )
 _SPEECH_BEFORE = re.compile(rf"(?<!\w){_SPEECH_WORDS}\s+(?:\S+\s+){{0,2}}$", re.I)

@@ -143,19 +143,23 @@ def in_lead(m: Match, lead: Lead) -> bool:
 
 
 def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str]) -> list[Match]:
-    """The matches that tell the lead's event: a later paragraph that names no base and is
-    placed only elsewhere than the lead's provinces and towns ("Earlier on Tuesday, another
-    convoy was hit in Muthanna. Ashab al-Kahf claimed…") is another event's background, and
-    its names are not this story's. A base named later stays: the headline may say only
-    "western Iraq", and two bases cannot share a story anyway."""
+    """The matches that tell the lead's event. Outside the headline and lede, a match that
+    names only other bases than the lead's ("…and two rockets hit Balad air base" in a report
+    of the embassy attack) or, naming no base, is placed only elsewhere than the lead's
+    provinces and towns ("Earlier on Tuesday, another convoy was hit in Muthanna. Ashab al-Kahf
+    claimed…") tells another event, and its names are not this story's. A base named later
+    when the lead names none stays: the headline may say only "western Iraq"."""
     where = {p for p in lead.places if kinds.get(p, "place") == "place"} - COUNTRIES
-    if not where:
-        return list(matches)
     kept = []
     for m in matches:
+        bases = {e for e in m.entities if kinds.get(e) == "base"}
         places = {e for e in m.entities if kinds.get(e, "place") == "place"} - COUNTRIES
-        based = any(kinds.get(e) == "base" for e in m.entities)
-        if in_lead(m, lead) or based or not places or places & where:
+        if in_lead(m, lead):
+            kept.append(m)
+        elif bases:
+            if not lead.bases or bases & lead.bases:
+                kept.append(m)
+        elif not where or not places or places & where:
             kept.append(m)
     return kept or list(matches)
 
@@ -163,12 +167,14 @@ def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str]) -> list
 def facts(article: Article, matches: Sequence[Match], now: datetime,
            kinds: Mapping[str, str], lead: Lead = NO_LEAD) -> Facts:
     time = min(article.published or article.entry.published or now, now)
-    mine = told(matches, lead, kinds)
-    sites, groups, others = split((e for m in mine for e in m.entities), kinds)
-    others |= {p for p in lead.places if kinds.get(p, "place") == "place"}
     headline = [m for m in matches if any(e.field == "title" for e in m.evidence)]
     cls = main_class(event_class(m.rule_id, m.tags) for m in headline or matches)
     kind = [m for m in matches if event_class(m.rule_id, m.tags) == cls]
+    # the names of the article's kind of event: a strike's report retells the attack it
+    # answers ("…killed in a March 11 rocket attack on Camp Taji"), and that base is not its
+    mine = told(kind, lead, kinds)
+    sites, groups, others = split((e for m in mine for e in m.entities), kinds)
+    others |= {p for p in lead.places if kinds.get(p, "place") == "place"}
     title = article.title or article.entry.title
     text = f"{title}\n{article.text}"
     sample = text_sample(article)

@@ -3,7 +3,7 @@ lede, the first sentence of the body that tells something. Pure.
 
 ::
 
-    lead(article, ruleset) -> Lead   places (canonical names) and where the lede ends in the body
+    lead(article, ruleset) -> Lead   places and bases (canonical names); where the lede ends
 
 A news report puts its event's place in the headline or the first sentence ("A roadside bomb
 struck a convoy … in Babil province on May 26"); a rule may match in the headline alone ("…in
@@ -42,28 +42,32 @@ _DATELINE = re.compile(
 
 @dataclass(frozen=True)
 class Lead:
-    """The places of an article's headline and lede, and where the lede ends in the body."""
+    """The places and bases of an article's headline and lede, and where the lede ends."""
 
     places: frozenset[str]  # canonical names of place entities
     lede_end: int = 0  # body offset: evidence before it is in the lede
+    bases: frozenset[str] = frozenset()  # canonical names of the bases named there
 
 
-def _places(field: FieldText, names: dict[str, str], sentence: int | None,
-            after: int = 0) -> set[str]:
+def _named(field: FieldText, kind: str, names: dict[str, str], sentence: int | None,
+           after: int = 0) -> set[str]:
     found = set()
-    for hit in field.hits("kind:place"):
+    for hit in field.hits(f"kind:{kind}"):
         if sentence is None or (hit.sentence == sentence and field.span(hit)[0] >= after):
             found.add(names.get(hit.label, hit.label))
     return found
 
 
 def lead(article: Article, ruleset: RuleSet) -> Lead:
-    """The places named in the headline and the body's lede, dateline left out."""
+    """The places and bases named in the headline and the body's lede, dateline left out."""
     names = ruleset.names
     places: set[str] = set()
+    bases: set[str] = set()
     title = article.title or article.entry.title
     if title.strip():
-        places |= _places(FieldText(title, ruleset.lexicon), names, None)
+        field = FieldText(title, ruleset.lexicon)
+        places |= _named(field, "place", names, None)
+        bases |= _named(field, "base", names, None)
     body = article.text
     end = 0
     for index, (start, stop) in enumerate(split_sentences(body)):
@@ -72,7 +76,8 @@ def lead(article: Article, ruleset: RuleSet) -> Lead:
         if len(body[after:stop].split()) < LEDE_WORDS:
             continue
         field = FieldText(body[:stop], ruleset.lexicon)
-        places |= _places(field, names, index, after)
+        places |= _named(field, "place", names, index, after)
+        bases |= _named(field, "base", names, index, after)
         end = stop
         break
-    return Lead(frozenset(places), end)
+    return Lead(frozenset(places), end, frozenset(bases))
