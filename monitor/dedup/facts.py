@@ -25,8 +25,9 @@ from monitor.match.lead import Lead
 from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match
 
-__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "EventClass", "Facts", "entity_kinds", "event_class",
-           "facts", "main_class", "similarity", "split", "text_sample", "tokens", "told"]
+__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_kinds",
+           "event_class", "facts", "main_class", "similarity", "split", "text_sample", "tokens",
+           "told"]
 
 # The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
 # little to stand for the words that two reports in two scripts cannot share.
@@ -34,6 +35,15 @@ COUNTRIES = frozenset({"Iraq", "Syria", "Jordan"})
 BROAD = 3  # bases named: a round-up
 NO_LEAD = Lead(frozenset())
 LEAD_WORDS = 60  # words of the text after the title in the sample
+
+# A headline or lede that tells a repeat: "the second attack on the base in as many days",
+# "Ain al-Asad targeted again", "a day after drone attack foiled", للمرة الثانية, مجددا.
+REPEAT = re.compile(
+    r"\b(?:second|third|fourth|another|new|fresh)\s+(?:such\s+)?(?:attack|strike|barrage|rocket"
+    r"|drone)|\bagain\b|\b(?:a|one)\s+day\s+after\b|\bfor\s+the\s+second\s+time\b"
+    r"|للمرة\s+الثانية|مجدد|من\s+جديد|هجوم\s+جديد|ثاني\s+هجوم|الثاني\s+من\s+نوعه|بعد\s+يوم\s+من",
+    re.I,
+)
 
 EventClass = Literal["attack", "threat", "strike"]
 GROUP_KINDS = frozenset({"militia", "armed-group"})
@@ -116,6 +126,7 @@ class Facts:
     tokens: frozenset[str]
     headline_sites: frozenset[str]
     arabic: bool = False  # the title and lead are in Arabic script
+    repeat: bool = False  # the headline or lede says it is another attack ("a day after …")
 
     @property
     def broad(self) -> bool:
@@ -185,6 +196,7 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
         rules=frozenset(m.rule_id for m in kind), cls=cls,
         day=primary_event_date(text, time, anchors), tokens=tokens(sample),
         arabic=is_arabic(sample),
+        repeat=bool(REPEAT.search(f"{title}\n{article.text[: lead.lede_end]}")),
         headline_sites=sites & {e.label for m in matches for e in m.evidence
                                 if e.field == "title" and e.kind == "entity"},
     )

@@ -24,8 +24,10 @@ story) and joins the best one that passes, else opens a story. The weighing:
 - **day of the event** (:func:`monitor.dedup.dates.primary_event_date`, the day named nearest the
   matcher's evidence): both known and equal +2, a day apart +1 ("late Monday" / "overnight"), two
   days or more apart: a different event (veto): attacks on Ain al-Asad in 2019, 2023 and 2024,
-  or on two days of one week, stay apart. When a side gives no day, its publication day stands
-  in, more loosely: within a day +1, three days or more -1.5.
+  or on two days of one week, stay apart. A day later and told as a repeat in the headline or
+  lede ("a day after", "again", للمرة الثانية: :data:`monitor.dedup.facts.REPEAT`): a different
+  event (veto). When a side gives no day, its publication day stands in, more loosely: within a
+  day +1, three days or more -1.5.
 - **kind of event**: an attack, a threat and a US strike are different stories (-2); the
   headline's matches tell the article's kind, else attack before threat before strike.
 - **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
@@ -140,6 +142,9 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
         if day_gap >= 2:
             return _Weighed(s, 0.0, tuple(notes), lambda: f"event {f.day} vs "
                             f"{s.event_date}, {_days(day_gap)} apart", day_gap=day_gap)
+        if day_gap == 1 and (f.repeat and f.day > s.event_date):
+            return _Weighed(s, 0.0, tuple(notes), lambda: f"event {f.day}, told as another "
+                            f"attack, the day after {s.event_date}", day_gap=day_gap)
         same_day = True
         score += 2.0 if day_gap == 0 else 1.0
         notes.append(f"event {s.event_date}" + (" same day" if day_gap == 0 else " within 1 day"))
