@@ -206,3 +206,34 @@ def test_primary_passes_over_the_day_of_the_telling() -> None:
     assert primary_event_date(text, WED) is None  # only a telling, no event day
     text = "More than 60 attacks since October 17; the latest hit Ain al-Asad on Monday."
     assert primary_event_date(text, datetime(2023, 11, 8, tzinfo=UTC)) == date(2023, 11, 6)
+
+
+def test_primary_prefers_the_day_the_lede_tells() -> None:
+    # Taji hit again on Saturday (a blind story set): the background names Wednesday, the first
+    # attack, twice beside attack words; the lede names Saturday once
+    title = "Coalition troops wounded in second rocket barrage on Camp Taji this week"
+    body = (
+        "Three coalition service members and two Iraqi troops were wounded Saturday when "
+        "rockets again struck Camp Taji, Iraq, the U.S.-led coalition said.\n"
+        "Iraqi Security Forces discovered the rocket launchers used in the attack, Operation "
+        "Inherent Resolve spokesman Col. Myles B. Caggins III said on Twitter, adding that "
+        "the coalition was assessing damage.\n"
+        "The attack came days after a similar barrage on Wednesday killed Army Spc. Juan "
+        "Miguel Mendez Covarrubias, Air National Guard Staff Sgt. Marshal D. Roberts and "
+        "British Army Lance Cpl. Brodie Gillon.\n"
+        "The U.S. launched strikes late Thursday against five weapons storage facilities tied"
+        " to Kataib Hezbollah, which Pentagon officials blamed for the Wednesday attack.\n"
+        "The nationalities of the wounded were not released, and no group immediately claimed"
+        " the latest attack."
+    )
+    text = f"{title}\n{body}"
+    published = datetime(2020, 3, 14, 17, 30, tzinfo=UTC)
+    first, second = text.index("Camp Taji"), text.index("Camp Taji", len(title))
+    anchors = [(first, first + 9), (second, second + 9)]  # the matcher's evidence
+    lede_end = len(title) + 1 + body.index("\n")
+    assert primary_event_date(text, published, anchors) == date(2020, 3, 11)
+    assert primary_event_date(text, published, anchors, lede_end) == date(2020, 3, 14)
+    # a day of the telling in the lede gains nothing ("US officials said on Friday")
+    told = ("Militias attacked US forces five times, officials said on Friday. Drones hit Harir "
+            "on Monday.")
+    assert primary_event_date(told, published, lead=len(told)) == date(2020, 3, 9)

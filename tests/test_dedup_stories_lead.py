@@ -110,3 +110,24 @@ def test_a_strike_report_retelling_the_attack_it_answers_keeps_apart() -> None:
     # its names are the strike's: the base of the attack it retells is not among them
     assert p.decisions["dod"].sites == frozenset()
     assert "Kataib Hezbollah" in p.decisions["dod"].groups
+
+
+def test_a_strike_statement_whose_headline_matches_nothing_is_a_strike_by_its_lede() -> None:
+    # "…defensive precision strikes in Iraq" names no group in the headline: the lede tells the
+    # kind of event (a strike), and the Taji attack it retells lends it nothing
+    wed = datetime(2020, 3, 11, 18, 0, tzinfo=UTC)
+    attack = article("reuters", "Rockets hit Iraq's Camp Taji, killing two Americans and a Briton",
+                     "About 15 rockets struck Camp Taji north of Baghdad on Wednesday, killing "
+                     "two US service members and a British soldier, officials said.", wed,
+                     "Reuters")
+    statement = article("dod", "Statement by the Department of Defense on defensive precision "
+                        "strikes in Iraq",
+                        "Today, U.S. forces conducted defensive precision strikes against Kata'ib "
+                        "Hizbollah (KH) facilities across Iraq.\n"
+                        "On March 11, a rocket attack on Camp Taji, Iraq, killed two U.S. service "
+                        "members and one British service member.", wed + timedelta(hours=32),
+                        "DoD")
+    p = Pipeline().feed([attack, statement])
+    assert p.grouping() == {frozenset({"reuters"}), frozenset({"dod"})}
+    assert p.decisions["dod"].reason.startswith("new story: strike by Kataib Hezbollah")
+

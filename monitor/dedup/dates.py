@@ -47,6 +47,7 @@ __all__ = ["DateMention", "date_mentions", "event_dates", "primary_event_date"]
 FUTURE_SLACK = 1  # days: a date this far after publication is still taken (time zones)
 FUTURE_HORIZON = 60  # days: a yearless date up to this far ahead is a future reference
 RECENT = 31  # days: older dates are background for primary_event_date
+LEDE = 1.5  # what a day named in the headline or lede adds (``lead``: where the lede ends)
 FILED = 1.5  # what a wire dateline's day scores in primary_event_date (about a bare recent day)
 
 _EN_MONTHS = {
@@ -304,7 +305,7 @@ def _sentence(bounds: Sequence[int], offset: int) -> int:
 
 
 def primary_event_date(
-    text: str, published: datetime, anchors: Sequence[tuple[int, int]] = ()
+    text: str, published: datetime, anchors: Sequence[tuple[int, int]] = (), lead: int = 0
 ) -> date | None:
     """The day ``text`` most likely gives for its event, or None when it names no recent day.
 
@@ -313,7 +314,9 @@ def primary_event_date(
     matcher's evidence, offsets into ``text``) in its sentence (+0.5 within 250 characters),
     +1 when it is at most a week old, +0.5 in the first 500 characters, +0.25 when written as a
     date, -1.5 right after or before a word of speech ("said on Tuesday", "a statement on
-    Monday", "on Tuesday told": the day of the telling, not of the event) or after "since". A
+    Monday", "on Tuesday told": the day of the telling, not of the event) or after "since",
+    else +:data:`LEDE` before offset ``lead`` (the headline and lede: a report tells when in its
+    first sentence, and retells earlier attacks further down). A
     day named several times adds up its mentions; the best wins if it scores above 0, and a tie
     goes to the first named. A wire dateline's day ("BAGHDAD, May 27 (Reuters) -") is the day
     the story was filed, the event's or the next: it scores :data:`FILED` and nothing more.
@@ -338,6 +341,8 @@ def primary_event_date(
         score += (2.0 if min(near) <= 80 else 1.0) if near else 0.0
         if _spoken(text, mention):
             score -= 1.5
+        elif mention.start < lead:
+            score += LEDE  # the headline or lede tells when ("…struck the base on Saturday")
         if any(_sentence(bounds, a[0]) == sentence for a in anchors):
             score += 2.0
         elif any(_gap(mention, a) <= 250 for a in anchors):

@@ -179,7 +179,8 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
            kinds: Mapping[str, str], lead: Lead = NO_LEAD) -> Facts:
     time = min(article.published or article.entry.published or now, now)
     headline = [m for m in matches if any(e.field == "title" for e in m.evidence)]
-    cls = main_class(event_class(m.rule_id, m.tags) for m in headline or matches)
+    leading = headline or [m for m in matches if in_lead(m, lead)]
+    cls = main_class(event_class(m.rule_id, m.tags) for m in leading or matches)
     kind = [m for m in matches if event_class(m.rule_id, m.tags) == cls]
     # the names of the article's kind of event: a strike's report retells the attack it
     # answers ("…killed in a March 11 rocket attack on Camp Taji"), and that base is not its
@@ -194,7 +195,8 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
     return Facts(
         time=time, sites=sites, groups=groups, others=others,
         rules=frozenset(m.rule_id for m in kind), cls=cls,
-        day=primary_event_date(text, time, anchors), tokens=tokens(sample),
+        day=primary_event_date(text, time, anchors, len(title) + 1 + lead.lede_end),
+        tokens=tokens(sample),
         arabic=is_arabic(sample),
         repeat=bool(REPEAT.search(f"{title}\n{article.text[: lead.lede_end]}")),
         headline_sites=sites & {e.label for m in matches for e in m.evidence

@@ -29,7 +29,8 @@ story) and joins the best one that passes, else opens a story. The weighing:
   event (veto). When a side gives no day, its publication day stands in, more loosely: within a
   day +1, three days or more -1.5.
 - **kind of event**: an attack, a threat and a US strike are different stories (-2); the
-  headline's matches tell the article's kind, else attack before threat before strike.
+  headline's matches tell the article's kind, else the lede's, else attack before threat
+  before strike; the names that place the event are those of its kind's matches.
 - **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
 - To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
   a focused article may join on a shared place, the same kind of event, a day in common and
