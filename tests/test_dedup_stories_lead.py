@@ -92,12 +92,18 @@ def test_a_base_named_after_a_lead_about_another_base_is_another_event() -> None
     assert decided is not None and decided.story_id == 1
 
 
+TAJI_WED = datetime(2020, 3, 11, 18, 0, tzinfo=UTC)
+
+
+def taji() -> Article:
+    return article("reuters", "Rockets hit Iraq's Camp Taji, killing two Americans and a Briton",
+                   "About 15 rockets struck Camp Taji north of Baghdad on Wednesday, killing two "
+                   "US service members and a British soldier, officials said.", TAJI_WED,
+                   "Reuters")
+
+
 def test_a_strike_report_retelling_the_attack_it_answers_keeps_apart() -> None:
-    wed = datetime(2020, 3, 11, 18, 0, tzinfo=UTC)
-    attack = article("reuters", "Rockets hit Iraq's Camp Taji, killing two Americans and a Briton",
-                     "About 15 rockets struck Camp Taji north of Baghdad on Wednesday, killing "
-                     "two US service members and a British soldier, officials said.", wed,
-                     "Reuters")
+    attack, wed = taji(), TAJI_WED
     strikes = article("dod", "U.S. Conducts Defensive Precision Strikes Against Kata'ib "
                       "Hizbollah in Iraq",
                       "The U.S. military conducted defensive precision strikes against Kata'ib "
@@ -115,11 +121,7 @@ def test_a_strike_report_retelling_the_attack_it_answers_keeps_apart() -> None:
 def test_a_strike_statement_whose_headline_matches_nothing_is_a_strike_by_its_lede() -> None:
     # "…defensive precision strikes in Iraq" names no group in the headline: the lede tells the
     # kind of event (a strike), and the Taji attack it retells lends it nothing
-    wed = datetime(2020, 3, 11, 18, 0, tzinfo=UTC)
-    attack = article("reuters", "Rockets hit Iraq's Camp Taji, killing two Americans and a Briton",
-                     "About 15 rockets struck Camp Taji north of Baghdad on Wednesday, killing "
-                     "two US service members and a British soldier, officials said.", wed,
-                     "Reuters")
+    attack, wed = taji(), TAJI_WED
     statement = article("dod", "Statement by the Department of Defense on defensive precision "
                         "strikes in Iraq",
                         "Today, U.S. forces conducted defensive precision strikes against Kata'ib "
