@@ -155,7 +155,9 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
     max_age = timedelta(seconds=settings.max_age)
     stale = policy.is_stale(article.published, now, min(max_age, backlog or max_age))
     undated_backlog = backlog is not None and article.published is None
-    stale = stale or undated_backlog
+    told_late = decided.event_date if decided.story_id is None and policy.is_old_event(
+        decided.event_date, seen_at, max_age) else None  # old news told anew opens no alert
+    stale = stale or undated_backlog or told_late is not None
     if decided.story_id is not None:
         story_id = decided.story_id
         old = next(v for v in recent if v.id == story_id)
@@ -169,6 +171,9 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
     reason = decided.reason
     if undated_backlog:
         reason = f"stale: undated, in the backlog of the feed's first poll; {reason}"
+    elif told_late is not None and not policy.is_stale(article.published, now, max_age):
+        days = (seen_at.date() - told_late).days
+        reason = f"stale: its event day is {days} days before it was written; {reason}"
     elif stale and article.published is not None:
         age = now - article.published
         when = (f"{age.days} days" if age.days else f"{age.seconds // 3600} hours")

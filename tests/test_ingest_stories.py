@@ -301,3 +301,21 @@ def test_an_edit_that_no_longer_matches_drops_its_fingerprint(ctx: Context) -> N
     assert bands_of(ctx, first.entry_id) == 0
     again = put(ctx, "outlet", WIRE, T0, T0 + timedelta(hours=2), title=HEADLINE)
     assert again.decision != "duplicate", again
+
+
+def test_old_news_told_anew_opens_its_story_without_an_alert(ctx: Context) -> None:
+    # fresh (published now), but the event it tells is a month old: stored, no alert
+    now = datetime(2024, 2, 28, 15, 0, tzinfo=UTC)
+    told = put(ctx, "stripes", "One month after a one-way attack drone slammed into the living "
+               "quarters at Tower 22 in northeast Jordan on January 28, killing three Army "
+               "soldiers, the Pentagon is still investigating how the drone got through.",
+               now, now, title="Questions remain over how drone got through at Tower 22")
+    assert told.opened and told.decision == "stale"
+    assert told.reason.startswith("stale: its event day is 31 days before it was written")
+    assert due(ctx) == []
+    # a fresh report of a new attack on the same base the next day alerts as new
+    fresh = put(ctx, "ap", "A drone struck Tower 22 in Jordan on Thursday, US officials said, "
+                "wounding two US soldiers.", now + timedelta(days=1), now + timedelta(days=1),
+                title="Drone hits Tower 22 outpost in Jordan, wounding two US soldiers")
+    assert fresh.decision == "new"
+    assert [k for k, _, _ in due(ctx)] == ["new"]

@@ -6,7 +6,9 @@
   alert is refreshed to list it; otherwise an update goes out, at most one per
   ``update_interval``.
 - A story whose severity rises alerts again at once (an escalation).
-- Stale articles (older than ``max_age`` when first seen) and near-duplicates never alert.
+- Stale articles (older than ``max_age`` when first seen) and near-duplicates never alert; nor
+  does an article that opens a story for an event day more than ``max_age`` before it was
+  written ("A month after the Tower 22 attack, questions remain…": old news told anew).
 - A story that never alerted (it was opened by a stale article) alerts as new on its first
   fresh article.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from monitor.model import Severity, severity_rank
@@ -67,3 +69,8 @@ def plan(decision: Decision, *, now: datetime, pending: bool,
 
 def is_stale(published: datetime | None, now: datetime, max_age: timedelta) -> bool:
     return published is not None and now - published > max_age
+
+
+def is_old_event(event_day: date | None, written: datetime, max_age: timedelta) -> bool:
+    """The event day an article tells is more than ``max_age`` before it was written."""
+    return event_day is not None and written.date() - event_day > max_age
