@@ -319,3 +319,11 @@ def test_old_news_told_anew_opens_its_story_without_an_alert(ctx: Context) -> No
                 title="Drone hits Tower 22 outpost in Jordan, wounding two US soldiers")
     assert fresh.decision == "new"
     assert [k for k, _, _ in due(ctx)] == ["new"]
+
+
+def test_a_weekday_never_makes_a_fresh_report_old_news(ctx: Context) -> None:
+    # "on Friday" in a Thursday piece reads as six days ago: within a week, it is not old news
+    thu = datetime(2024, 8, 8, 12, 0, tzinfo=UTC)
+    fresh = put(ctx, "ap", "Rockets struck Ain al-Asad air base on Friday, US officials said.",
+                thu, thu, title="Rockets hit Ain al-Asad air base")
+    assert fresh.opened and fresh.decision == "new"

@@ -7,8 +7,9 @@
   ``update_interval``.
 - A story whose severity rises alerts again at once (an escalation).
 - Stale articles (older than ``max_age`` when first seen) and near-duplicates never alert; nor
-  does an article that opens a story for an event day more than ``max_age`` before it was
-  written ("A month after the Tower 22 attack, questions remain…": old news told anew).
+  does an article that opens a story for an event day more than ``max_age`` (and a week)
+  before it was written ("A month after the Tower 22 attack, questions remain…": old news told
+  anew).
 - A story that never alerted (it was opened by a stale article) alerts as new on its first
   fresh article.
 """
@@ -71,6 +72,12 @@ def is_stale(published: datetime | None, now: datetime, max_age: timedelta) -> b
     return published is not None and now - published > max_age
 
 
+OLD_EVENT_FLOOR = timedelta(days=7)  # a named weekday resolves to the last seven days
+
+
 def is_old_event(event_day: date | None, written: datetime, max_age: timedelta) -> bool:
-    """The event day an article tells is more than ``max_age`` before it was written."""
-    return event_day is not None and written.date() - event_day > max_age
+    """The event day an article tells is more than ``max_age`` before it was written, and more
+    than a week: a weekday ("on Friday") is read as the last such day, and a fresh report may
+    name a coming one ("talks due on Friday"), so only a date or "a month after" counts."""
+    return (event_day is not None
+            and written.date() - event_day > max(max_age, OLD_EVENT_FLOOR))
