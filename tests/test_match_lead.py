@@ -35,10 +35,13 @@ def test_a_wire_dateline_names_where_the_story_was_filed() -> None:
                        f"{dateline}A roadside bomb struck a convoy of trucks carrying supplies "
                        "for the coalition in Babil province on Wednesday.")
         assert found == {"Babil province"}, dateline
-    # a sentence that starts with a place is no dateline
+    # a sentence that starts with a place, or with an acronym in capitals, is no dateline
     found = places("", "Rockets hit Erbil - the second attack in a week - and wounded two "
                        "contractors, officials said.")
     assert found == {"Erbil"}
+    found = places("", "ISIS fighters near Mayadin - a town on the Euphrates - ambushed a "
+                       "patrol of US troops, the coalition said.")
+    assert found == {"Deir ez-Zor"}
 
 
 def test_a_short_first_line_is_chrome_and_the_lede_follows_it() -> None:

@@ -7,9 +7,13 @@
     text_sample(article)                      -> the title and lead compared for similarity
     tokens(text), similarity(a, b)            -> content words; their Jaccard similarity
 
-The names come from where the rules matched and from the places of the headline and lede
-(:func:`monitor.match.lead`); a later paragraph that names no base and is placed only elsewhere
-than the lede is background and lends none (:func:`told`).
+The article's kind of event (attack, threat, strike) is its headline's matches', else its
+lede's, else attack before threat before strike; its names are those of the matches of that
+kind, with the places of the headline and lede (:func:`monitor.match.lead`), but for a later
+paragraph that tells another event: one naming only other bases than the lead's, or, naming no
+base, placed only elsewhere than the lead (:func:`told`). Its event day is read with the lede's
+days first (:func:`monitor.dedup.dates.primary_event_date`), and :data:`REPEAT` tells a headline
+or lede that reports a repeat ("a day after", "again").
 """
 
 from __future__ import annotations

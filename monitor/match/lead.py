@@ -31,10 +31,12 @@ __all__ = ["LEDE_WORDS", "Lead", "lead"]
 
 LEDE_WORDS = 8  # a body sentence shorter than this is a dateline or a byline, not the lede
 # "BAGHDAD, May 27 (Reuters) - ", "ERBIL, Kurdistan Region — ", "DEIR EZ-ZOR, Syria (North
-# Press) – ", "Shafaq News/ ", "Baghdad (AFP) - ": a capitalised first word, at most 60
-# characters, ending in a dash or a slash.
+# Press) – ", "Shafaq News/ ", "Baghdad (AFP) - ": a first word in capitals (three letters or
+# more, not an acronym such as ISIS) or an agency in brackets, at most 60 characters, ending in
+# a dash or a slash.
 _DATELINE = re.compile(
-    r"\s*(?:[A-Z][A-Z'’.\-]+(?:\s+[A-Z][A-Z'’.\-]+)*\b[^\n]{0,50}?\s[-–—]\s"
+    r"\s*(?:(?!(?:ISIS|NATO|CENTCOM|IRGC|PMF)\b)[A-Z]{2}[A-Z'’.\-]+(?:\s+[A-Z][A-Z'’.\-]+)*\b"
+    r"[^\n]{0,50}?\s[-–—]\s"
     r"|[A-Z][\w'’.\- ]{0,40}\([^()\n]{1,40}\)\s*[-–—:]\s"
     r"|[A-Z][\w'’.\- ]{0,30}/\s)"
 )
@@ -49,35 +51,26 @@ class Lead:
     bases: frozenset[str] = frozenset()  # canonical names of the bases named there
 
 
-def _named(field: FieldText, kind: str, names: dict[str, str], sentence: int | None,
-           after: int = 0) -> set[str]:
-    found = set()
-    for hit in field.hits(f"kind:{kind}"):
-        if sentence is None or (hit.sentence == sentence and field.span(hit)[0] >= after):
-            found.add(names.get(hit.label, hit.label))
-    return found
+def _named(text: str, ruleset: RuleSet) -> tuple[set[str], set[str]]:
+    """The places and the bases named in ``text``."""
+    field = FieldText(text, ruleset.lexicon)
+    names = ruleset.names
+    return ({names.get(h.label, h.label) for h in field.hits("kind:place")},
+            {names.get(h.label, h.label) for h in field.hits("kind:base")})
 
 
 def lead(article: Article, ruleset: RuleSet) -> Lead:
     """The places and bases named in the headline and the body's lede, dateline left out."""
-    names = ruleset.names
     places: set[str] = set()
     bases: set[str] = set()
     title = article.title or article.entry.title
     if title.strip():
-        field = FieldText(title, ruleset.lexicon)
-        places |= _named(field, "place", names, None)
-        bases |= _named(field, "base", names, None)
+        places, bases = _named(title, ruleset)
     body = article.text
-    end = 0
-    for index, (start, stop) in enumerate(split_sentences(body)):
+    for start, stop in split_sentences(body):
         dateline = _DATELINE.match(body, start, stop)
         after = dateline.end() if dateline else start
-        if len(body[after:stop].split()) < LEDE_WORDS:
-            continue
-        field = FieldText(body[:stop], ruleset.lexicon)
-        places |= _named(field, "place", names, index, after)
-        bases |= _named(field, "base", names, index, after)
-        end = stop
-        break
-    return Lead(frozenset(places), end, frozenset(bases))
+        if len(body[after:stop].split()) >= LEDE_WORDS:
+            more_places, more_bases = _named(body[after:stop], ruleset)
+            return Lead(frozenset(places | more_places), stop, frozenset(bases | more_bases))
+    return Lead(frozenset(places), 0, frozenset(bases))
