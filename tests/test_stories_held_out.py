@@ -21,7 +21,7 @@ FLOORS = {
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
     # a repeat and joins the first; H10/H11: an Arabic report of the US strikes names the US only
     # in its last paragraph and matches only on the attack it retells
-    "held-out-2022-2025.jsonl": (set(), 12, 2),
+    "held-out-2022-2025.jsonl": (set(), 10, 2),
     # E16: a threat that names no target ("vows to retaliate for a US strike"); E17: Lebanon's
     # Hezbollah, which must never alert
     "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 3),
