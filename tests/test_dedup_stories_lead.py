@@ -133,3 +133,24 @@ def test_a_strike_statement_whose_headline_matches_nothing_is_a_strike_by_its_le
     assert p.grouping() == {frozenset({"reuters"}), frozenset({"dod"})}
     assert p.decisions["dod"].reason.startswith("new story: strike by Kataib Hezbollah")
 
+
+
+OMAR_MON = datetime(2021, 6, 28, 17, 30, tzinfo=UTC)
+
+
+def omar(key: str, title: str, text: str, hours: int, outlet: str) -> Article:
+    return article(key, title, text, OMAR_MON + timedelta(hours=hours), outlet)
+
+
+def test_an_attack_reports_lede_names_its_base_when_the_headline_does_not() -> None:
+    # the rule matches in the headline ("…rocket attack on oil-field outpost", in Syria); the
+    # lede names the base: the report joins that base's story
+    p = Pipeline().feed([
+        omar("npa", "Rockets target coalition base at al-Omar oil field",
+             "Several rockets targeted the US-led coalition base at the al-Omar oil field in Deir "
+             "ez-Zor on Monday evening, local sources said.", 0, "North Press"),
+        omar("mt", "US troops in Syria fire back after rocket attack on oil-field outpost",
+             "U.S. troops at an outpost near Syria's al-Omar oil field returned fire with "
+             "artillery on Monday evening, a coalition spokesman said.", 20, "Military Times")])
+    assert p.grouping() == {frozenset({"npa", "mt"})}
+    assert "same base (Mission Support Site Green Village" in p.decisions["mt"].reason

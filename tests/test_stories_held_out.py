@@ -1,4 +1,4 @@
-"""Story grouping on four more blind sets (tests/data/stories/README.md), replayed as the daemon
+"""Story grouping on five more blind sets (tests/data/stories/README.md), replayed as the daemon
 decides (`monitor replay --max-age 3d`): every event alerts, and duplicate alerts and stories
 holding two events stay at most what they were when these sets were last measured."""
 
@@ -25,6 +25,10 @@ FLOORS = {
     # E16: a threat that names no target ("vows to retaliate for a US strike"); E17: Lebanon's
     # Hezbollah, which must never alert
     "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 3),
+    # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L09/L10: Hasakah's drone
+    # attack and the US strikes answering it, joined on Hasakah by a report of the strikes;
+    # L12/L14: Ain al-Asad on two days, the second told without a repeat
+    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 4, 2),
 }
 
 

@@ -9,7 +9,8 @@
 
 The article's kind of event (attack, threat, strike) is its headline's matches', else its
 lede's, else attack before threat before strike; its names are those of the matches of that
-kind, with the places of the headline and lede (:func:`monitor.match.lead`), but for a later
+kind, with the places of the headline and lede (:func:`monitor.match.lead`) and, in an attack
+report, the one base its headline and lede name, but for a later
 paragraph that tells another event: one naming only other bases than the lead's, or, naming no
 base, placed only elsewhere than the lead (:func:`told`). Its event day is read with the lede's
 days first (:func:`monitor.dedup.dates.primary_event_date`), and :data:`REPEAT` tells a headline
@@ -191,6 +192,8 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
     mine = told(kind, lead, kinds)
     sites, groups, others = split((e for m in mine for e in m.entities), kinds)
     others |= {p for p in lead.places if kinds.get(p, "place") == "place"}
+    if cls == "attack" and len(lead.bases) == 1:  # the base the lede says was hit
+        sites |= {b for b in lead.bases if kinds.get(b) == "base"}
     title = article.title or article.entry.title
     text = f"{title}\n{article.text}"
     sample = text_sample(article)
