@@ -19,16 +19,15 @@ FLOORS = {
     "blind-2026-11-22-set2.jsonl": (set(), 5, 0),
     "held-out-2019-2021.jsonl": (set(), 10, 0),
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
-    # a repeat and joins the first; H10/H11: an Arabic report of the US strikes names the US only
-    # in its last paragraph and matches only on the attack it retells
-    "held-out-2022-2025.jsonl": (set(), 10, 2),
+    # a repeat and joins the first
+    "held-out-2022-2025.jsonl": (set(), 10, 1),
     # E16: a threat that names no target ("vows to retaliate for a US strike"); E17: Lebanon's
     # Hezbollah, which must never alert
-    "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 3),
+    "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 2),
     # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L09/L10: Hasakah's drone
     # attack and the US strikes answering it, joined on Hasakah by a report of the strikes;
     # L12/L14: Ain al-Asad on two days, the second told without a repeat
-    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 4, 2),
+    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 3, 2),
 }
 
 
