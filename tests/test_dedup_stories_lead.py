@@ -102,16 +102,19 @@ def taji() -> Article:
                    "Reuters")
 
 
+def after_taji(title: str, lede: str, retold: str, hours: int) -> Pipeline:
+    """The Taji attack, then the Pentagon's report of its strikes, ``hours`` later, whose last
+    paragraph retells the attack."""
+    strikes = article("dod", title, f"{lede}\n{retold}", TAJI_WED + timedelta(hours=hours), "DoD")
+    return Pipeline().feed([taji(), strikes])
+
+
 def test_a_strike_report_retelling_the_attack_it_answers_keeps_apart() -> None:
-    attack, wed = taji(), TAJI_WED
-    strikes = article("dod", "U.S. Conducts Defensive Precision Strikes Against Kata'ib "
-                      "Hizbollah in Iraq",
-                      "The U.S. military conducted defensive precision strikes against Kata'ib "
-                      "Hizbollah (KH) facilities across Iraq, the Pentagon said in a statement.\n"
-                      "Two Americans and one British service member were killed and 14 others "
-                      "wounded in a March 11 rocket attack on Camp Taji.",
-                      wed + timedelta(hours=30), "DoD")
-    p = Pipeline().feed([attack, strikes])
+    p = after_taji("U.S. Conducts Defensive Precision Strikes Against Kata'ib Hizbollah in Iraq",
+                   "The U.S. military conducted defensive precision strikes against Kata'ib "
+                   "Hizbollah (KH) facilities across Iraq, the Pentagon said in a statement.",
+                   "Two Americans and one British service member were killed and 14 others "
+                   "wounded in a March 11 rocket attack on Camp Taji.", 30)
     assert p.grouping() == {frozenset({"reuters"}), frozenset({"dod"})}
     # its names are the strike's: the base of the attack it retells is not among them
     assert p.decisions["dod"].sites == frozenset()
@@ -121,18 +124,13 @@ def test_a_strike_report_retelling_the_attack_it_answers_keeps_apart() -> None:
 def test_a_strike_statement_whose_headline_matches_nothing_is_a_strike_by_its_lede() -> None:
     # "…defensive precision strikes in Iraq" names no group in the headline: the lede tells the
     # kind of event (a strike), and the Taji attack it retells lends it nothing
-    attack, wed = taji(), TAJI_WED
-    statement = article("dod", "Statement by the Department of Defense on defensive precision "
-                        "strikes in Iraq",
-                        "Today, U.S. forces conducted defensive precision strikes against Kata'ib "
-                        "Hizbollah (KH) facilities across Iraq.\n"
-                        "On March 11, a rocket attack on Camp Taji, Iraq, killed two U.S. service "
-                        "members and one British service member.", wed + timedelta(hours=32),
-                        "DoD")
-    p = Pipeline().feed([attack, statement])
+    p = after_taji("Statement by the Department of Defense on defensive precision strikes in Iraq",
+                   "Today, U.S. forces conducted defensive precision strikes against Kata'ib "
+                   "Hizbollah (KH) facilities across Iraq.",
+                   "On March 11, a rocket attack on Camp Taji, Iraq, killed two U.S. service "
+                   "members and one British service member.", 32)
     assert p.grouping() == {frozenset({"reuters"}), frozenset({"dod"})}
     assert p.decisions["dod"].reason.startswith("new story: strike by Kataib Hezbollah")
-
 
 
 OMAR_MON = datetime(2021, 6, 28, 17, 30, tzinfo=UTC)
