@@ -129,6 +129,10 @@ def test_a_wire_dateline_is_the_day_of_filing() -> None:
     assert event_dates(text, published) == (date(2021, 5, 26), date(2021, 5, 27))
     assert [m.text for m in date_mentions(text, published)] == ["May 26", "Thursday"]
     assert primary_event_date(text, published) == date(2021, 5, 26)
+    # two cities, as Reuters writes a story filed from both
+    text = ("WASHINGTON/BAGHDAD, Feb 26 (Reuters) - The United States carried out air strikes in "
+            "Syria on Thursday against facilities belonging to Iran-backed militia.")
+    assert event_dates(text, datetime(2021, 2, 26, 8, 0, tzinfo=UTC)) == (date(2021, 2, 25),)
     # a date after a city in running text is not a dateline
     text = "Rockets hit BAGHDAD, May 27 - the second attack in a week."
     assert event_dates(text, published) == (date(2021, 5, 27),)

@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from monitor.match.sentences import split_sentences
+from monitor.match.sentences import dateline_end, split_sentences
 
 __all__ = ["DateMention", "date_mentions", "event_dates", "primary_event_date"]
 
@@ -131,8 +131,6 @@ _DATELINE_NOISE = re.compile(
     re.I,
 )
 
-_WIRE_CITY = re.compile(r"\s*[A-Z][A-Z'’.\- ]+(?:,\s*[A-Z][\w.'’\- ]{0,30})?,\s*\Z")
-_WIRE_AGENCY = re.compile(r"\s*(?:\([^()\n]{1,40}\)\s*)?[-–—]")
 
 
 @dataclass(frozen=True)
@@ -258,8 +256,7 @@ def _line(text: str, start: int, end: int) -> str:
 def _is_wire_dateline(text: str, mention: DateMention) -> bool:
     """The date of a wire story's dateline ("BAGHDAD, May 27 (Reuters) -"): when it was filed."""
     line_start = text.rfind("\n", 0, mention.start) + 1
-    return bool(_WIRE_CITY.match(text[line_start : mention.start])
-                and _WIRE_AGENCY.match(text, mention.end))
+    return mention.end <= dateline_end(text, line_start, mention.end + 60)
 
 
 def _is_dateline(text: str, mention: DateMention) -> bool:

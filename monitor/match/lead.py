@@ -19,29 +19,16 @@ the lede are read: called for matched articles only, so the cost is two short sc
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from monitor.match.field import FieldText
 from monitor.match.ruleset import RuleSet
-from monitor.match.sentences import split_sentences
+from monitor.match.sentences import dateline_end, split_sentences
 from monitor.model import Article
 
 __all__ = ["LEDE_WORDS", "Lead", "lead"]
 
 LEDE_WORDS = 8  # a body sentence shorter than this is a dateline or a byline, not the lede
-# "BAGHDAD, May 27 (Reuters) - ", "ERBIL, Kurdistan Region — ", "DEIR EZ-ZOR, Syria (North
-# Press) – ", "Shafaq News/ ", "Baghdad (AFP) - ": a first word in capitals (three letters or
-# more, not an acronym such as ISIS) or an agency in brackets, at most 60 characters, ending in
-# a dash or a slash.
-_DATELINE = re.compile(
-    r"\s*(?:(?!(?:ISIS|NATO|CENTCOM|IRGC|PMF)\b)[A-Z]{2}[A-Z'’.\-]+(?:\s+[A-Z][A-Z'’.\-]+)*\b"
-    r"[^\n]{0,50}?\s[-–—]\s"
-    r"|[A-Z][\w'’.\- ]{0,40}\([^()\n]{1,40}\)\s*[-–—:]\s"
-    r"|[A-Z][\w'’.\- ]{0,30}/\s)"
-)
-
-
 @dataclass(frozen=True)
 class Lead:
     """The places and bases of an article's headline and lede, and where the lede ends."""
@@ -68,8 +55,7 @@ def lead(article: Article, ruleset: RuleSet) -> Lead:
         places, bases = _named(title, ruleset)
     body = article.text
     for start, stop in split_sentences(body):
-        dateline = _DATELINE.match(body, start, stop)
-        after = dateline.end() if dateline else start
+        after = dateline_end(body, start, stop)
         if len(body[after:stop].split()) >= LEDE_WORDS:
             more_places, more_bases = _named(body[after:stop], ruleset)
             return Lead(frozenset(places | more_places), stop, frozenset(bases | more_bases))

@@ -9,6 +9,8 @@ Two or more full stops followed by white space and an Arabic letter do not end a
 Arabic news writing ".." joins the parts of a headline or a sentence ("عاجل.. قصف يستهدف قاعدة
 عين الأسد", "في ذكراه السنوية.. ماذا تبقى من القصف"), where English would put a dash or a colon.
 
+:func:`dateline_end` finds where a wire dateline ("BAGHDAD, May 27 (Reuters) - ") ends.
+
 Every line break (``\n``, ``\r``, U+2028, U+2029) is read as ``\n``, which keeps the offsets.
 For each stop character one expression, searched for by that character, finds the runs of stops
 followed by white space or a line break. Where the text around a run settles it (a line break
@@ -157,3 +159,23 @@ def _add(spans: list[tuple[int, int]], t: str, start: int, end: int) -> None:
             stop = start + len(t[start:stop].rstrip())
         spans.append((start, stop))
         start = stop
+
+
+# "BAGHDAD, May 27 (Reuters) - ", "ERBIL, Kurdistan Region — ", "DEIR EZ-ZOR, Syria (North
+# Press) – ", "Shafaq News/ ", "Baghdad (AFP) - ": a first word in capitals (three letters or
+# more, not an acronym such as ISIS) or an agency in brackets, at most 60 characters, ending in
+# a dash or a slash.
+_DATELINE = re.compile(
+    r"\s*(?:(?!(?:ISIS|NATO|CENTCOM|IRGC|PMF)\b)[A-Z]{2}[A-Z'’.\-]+(?:\s+[A-Z][A-Z'’.\-]+)*\b"
+    r"[^\n]{0,50}?\s[-–—]\s"
+    r"|[A-Z][\w'’.\- ]{0,40}\([^()\n]{1,40}\)\s*[-–—:]\s"
+    r"|[A-Z][\w'’.\- ]{0,30}/\s)"
+)
+
+
+def dateline_end(text: str, start: int = 0, stop: int | None = None) -> int:
+    """Where the wire dateline that opens ``text[start:stop]`` ends ("BAGHDAD, May 27 (Reuters)
+    - "), or ``start`` when it opens with none: the place and day a story was filed, not its
+    event's."""
+    found = _DATELINE.match(text, start, len(text) if stop is None else stop)
+    return found.end() if found else start
