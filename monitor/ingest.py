@@ -72,7 +72,7 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
     store = ctx.store
     matches = match.match(article, ruleset)
     fingerprint = near.fingerprint(article.text) if matches else None
-    lead = match.lead(article, ruleset) if matches else None
+    lead = match.lead(article, ruleset) if matches else stories.NO_LEAD
     with store.transaction():
         if record_if_seen(ctx, entry, canonical, now):
             return None
@@ -138,7 +138,7 @@ def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Artic
 def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
                 matches: Sequence[Match], now: datetime, kinds: Mapping[str, str],
                 group_wait: timedelta, backlog: timedelta | None = None,
-                lead: match.Lead | None = None) -> Outcome:
+                lead: match.Lead = stories.NO_LEAD) -> Outcome:
     """Assign a stored, matched article to a story and plan its alerts (inside the caller's
     transaction). With ``backlog`` (a feed's first poll), older or undated articles are stale."""
     store, settings = ctx.store, ctx.config.stories
@@ -146,7 +146,7 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
     seen_at = min(article.published or now, now)
     recent = store.recent_stories(seen_at - window)
     decided = stories.assign(article, matches, recent, now, kinds=kinds, window=window,
-                             lead=lead or stories.NO_LEAD)
+                             lead=lead)
     assert decided is not None
     if decided.story_id is None:
         view = stories.updated_view(None, 0, decided, article, now)
