@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BLIND = Path(__file__).parent / "data" / "blind"
 # file: (positives, of which at least this many match; traps, of which at most this many alert)
 FLOOR = {"english": (55, 54, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50, 35, 0),
-         "headlines": (53, 51, 46, 0), "arabic2": (45, 45, 30, 0)}
+         "headlines": (53, 51, 46, 0), "arabic2": (45, 45, 30, 0),
+         # the third session's sets (README: "The third round")
+         "us_press": (33, 33, 22, 0), "arabic3": (33, 33, 22, 0), "flashes": (36, 36, 24, 0),
+         "syria_kurdistan": (33, 33, 22, 0)}
 
 
 @cache
