@@ -241,3 +241,28 @@ def test_primary_prefers_the_day_the_lede_tells() -> None:
     told = ("Militias attacked US forces five times, officials said on Friday. Drones hit Harir "
             "on Monday.")
     assert primary_event_date(told, published, lead=len(told)) == date(2020, 3, 9)
+
+
+STRIKE_PUBLISHED = datetime(2024, 11, 13, 15, 50, tzinfo=UTC)  # a Wednesday
+
+
+@pytest.mark.parametrize("text", [
+    "The strikes follow the Nov. 12 rocket attack on Patrol Base Shaddadi.",
+    "The strikes answer Tuesday's attack on Patrol Base Shaddadi.",
+    "The strikes came in retaliation for a rocket attack on Tuesday on Patrol Base Shaddadi.",
+    "The strikes respond to a rocket attack on U.S. personnel at Patrol Base Shaddadi on "
+    "November 12.",
+])
+def test_a_strike_report_does_not_take_the_day_of_the_attack_it_answers(text: str) -> None:
+    assert primary_event_date(text, STRIKE_PUBLISHED) == date(2024, 11, 12)  # an attack report
+    assert primary_event_date(text, STRIKE_PUBLISHED, strike=True) is None
+
+
+def test_a_strike_report_keeps_its_own_day_beside_the_attacks() -> None:
+    text = ("Washington said it carried out the strikes late on Wednesday in retaliation for a "
+            "rocket attack on Tuesday on Patrol Base Shaddadi.")
+    assert primary_event_date(text, STRIKE_PUBLISHED, strike=True) == date(2024, 11, 13)
+    # another sentence: "on Tuesday" there is the day of the strikes, not of the attack
+    text = ("Militants fired rockets in an attack on Patrol Base Shaddadi. US forces responded "
+            "on Tuesday with strikes on the launch site.")
+    assert primary_event_date(text, STRIKE_PUBLISHED, strike=True) == date(2024, 11, 12)

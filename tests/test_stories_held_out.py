@@ -1,4 +1,4 @@
-"""Story grouping on five more blind sets (tests/data/stories/README.md), replayed as the daemon
+"""Story grouping on seven more blind sets (tests/data/stories/README.md), replayed as the daemon
 decides (`monitor replay --max-age 3d`): every event alerts, and duplicate alerts and stories
 holding two events stay at most what they were when these sets were last measured."""
 
@@ -16,11 +16,11 @@ from tests.test_cli_replay import replay
 # file: (events that never alert, at most this many duplicate alerts, at most this many stories
 # holding two events or more)
 FLOORS = {
-    "blind-2026-11-22-set2.jsonl": (set(), 5, 0),
-    "held-out-2019-2021.jsonl": (set(), 10, 0),
+    "blind-2026-11-22-set2.jsonl": (set(), 4, 0),
+    "held-out-2019-2021.jsonl": (set(), 5, 0),
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
     # a repeat and joins the first
-    "held-out-2022-2025.jsonl": (set(), 10, 1),
+    "held-out-2022-2025.jsonl": (set(), 8, 1),
     # E16: a threat that names no target ("vows to retaliate for a US strike"); E17: Lebanon's
     # Hezbollah, which must never alert
     "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 2),
@@ -28,6 +28,11 @@ FLOORS = {
     # attack and the US strikes answering it, joined on Hasakah by a report of the strikes;
     # L12/L14: Ain al-Asad on two days, the second told without a repeat
     "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 3, 2),
+    # the third session's (README): A01/A02, the K-1 attack and the US strikes answering it,
+    # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
+    # response the same night
+    "held-out-third-2019-2022.jsonl": ({"DECOY-1"}, 3, 2),
+    "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 7, 0),
 }
 
 

@@ -119,6 +119,12 @@ _ATTACK = re.compile(
     r"|kill\w*)\b|(?:هجوم|هجمات|استهداف|استهدف|قصف|صاروخ|صواريخ|مسيرة|مسيّرة|انفجار)",
     re.I,
 )
+# the day of an attack, as a strike report names the attack it answers: "the Dec. 27 rocket
+# attack", "Wednesday's attack", "a rocket attack on Wednesday"
+_ATTACK_NOUN_AFTER = re.compile(r"(?:'s|’s)?\s+(?:[\w-]+\s+){0,2}?(?:attacks?|bombings?)\b", re.I)
+_ATTACK_NOUN = re.compile(r"\b(?:attacks?|bombings?)\b", re.I)
+_STRIKE_WORD = re.compile(r"\b(?:strikes?|struck|airstrikes?|raids?|retaliat\w*)\b", re.I)
+_ON_BEFORE = re.compile(r"\b(?:on|of)\s+(?:the\s+)?$", re.I)
 _SPEECH_WORDS = (
     r"(?:said|says|told|statement|announced|confirmed|acknowledged|identified|condemned|denounced|meeting"
     r"|met|call|visit|talks|interview|briefing|conference|reported|قال|أعلن|بيان|صرح)"
@@ -302,7 +308,8 @@ def _sentence(bounds: Sequence[int], offset: int) -> int:
 
 
 def primary_event_date(
-    text: str, published: datetime, anchors: Sequence[tuple[int, int]] = (), lead: int = 0
+    text: str, published: datetime, anchors: Sequence[tuple[int, int]] = (), lead: int = 0,
+    strike: bool = False,
 ) -> date | None:
     """The day ``text`` most likely gives for its event, or None when it names no recent day.
 
@@ -317,6 +324,8 @@ def primary_event_date(
     day named several times adds up its mentions; the best wins if it scores above 0, and a tie
     goes to the first named. A wire dateline's day ("BAGHDAD, May 27 (Reuters) -") is the day
     the story was filed, the event's or the next: it scores :data:`FILED` and nothing more.
+    In a report of a US ``strike``, the day of an attack ("the Dec. 27 rocket attack", "a rocket
+    attack on Wednesday") is the day of the attack it answers, not a candidate.
     """
     # the matcher's sentences: "Jan. 23, U.S. Central Command…" is one sentence, not three
     bounds = [start for start, _ in split_sentences(text)[1:]]
@@ -331,6 +340,8 @@ def primary_event_date(
             scores[day] = scores.get(day, 0.0) + FILED
             continue
         sentence = _sentence(bounds, mention.start)
+        if strike and _of_attack(text, mention, bounds[sentence - 1] if sentence else 0):
+            continue  # the day of the attack a strike answers
         score = 1.0 if age <= 7 else 0.0
         score += 0.5 if mention.start < 500 else 0.0
         score += 0.25 if mention.explicit else 0.0
@@ -348,6 +359,20 @@ def primary_event_date(
     if not scores or max(scores.values()) <= 0:
         return None
     return max(scores, key=lambda d: scores[d])  # dicts keep reading order: ties go to the first
+
+
+def _of_attack(text: str, mention: DateMention, sentence_start: int) -> bool:
+    """ "the Dec. 27 rocket attack", "Wednesday's attack", "an attack on Wednesday", "a rocket
+    attack on U.S. personnel at Patrol Base Shaddadi on November 12": in one sentence, with no
+    strike word between."""
+    if _ATTACK_NOUN_AFTER.match(text, mention.end):
+        return True
+    before = text[max(sentence_start, mention.start - 100) : mention.start]
+    nouns = list(_ATTACK_NOUN.finditer(before))
+    if not nouns or not _ON_BEFORE.search(before):
+        return False
+    between = before[nouns[-1].end() :]  # "attack on U.S. personnel at … on November 12"
+    return not _STRIKE_WORD.search(between) and "\n" not in between
 
 
 def _spoken(text: str, mention: DateMention) -> bool:

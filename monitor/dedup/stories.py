@@ -30,7 +30,13 @@ story) and joins the best one that passes, else opens a story. The weighing:
   day +1, three days or more -1.5.
 - **kind of event**: an attack, a threat and a US strike are different stories (-2); the
   headline's matches tell the article's kind, else the lede's, else attack before threat
-  before strike; the names that place the event are those of its kind's matches.
+  before strike; the names that place the event are those of its kind's matches. A US strike
+  report weighed against a US strike story gets +:data:`STRIKES` and needs no similar wording
+  to join on a shared place (a country will do): strike operations come days apart, and their
+  reports name the target each its own way (the militia, "Iran-backed groups", a province), in
+  words that do not meet. Not when both name places smaller than a country and none in common
+  (Abu Ghraib one night, Jurf al-Sakhar the next). A strike report's own day is read without the
+  day of the attack it answers (:func:`monitor.dedup.dates.primary_event_date`).
 - **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
 - To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
   a focused article may join on a shared place, the same kind of event, a day in common and
@@ -74,6 +80,7 @@ __all__ = ["COUNTRIES", "JOIN", "NO_LEAD", "StoryDecision", "StoryView", "assign
 
 JOIN = 3.0  # the score a story needs to be joined
 MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
+STRIKES = 1.5  # a US strike report and a US strike story: strike operations are days apart
 SIMILAR = 0.15  # the wording similarity a story joined on a shared place alone needs
 
 
@@ -163,6 +170,16 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
     if s_cls != f.cls:
         score -= 2.0
         notes.append(f"{f.cls} vs {s_cls}")
+    strikes = f.cls == s_cls == "strike"
+    if strikes and _apart(f.others, s_others, kinds):
+        if day_gap:  # another day, another province: another operation
+            return _Weighed(s, 0.0, tuple(notes), lambda: "US strikes in other places "
+                            f"({_names(f.others - COUNTRIES)} / {_names(s_others - COUNTRIES)}) "
+                            "on another day", day_gap=day_gap)
+        strikes = False
+    if strikes:
+        score += STRIKES
+        notes.append("both US strikes")
     if common := sorted(f.rules & s.rules):
         notes.append(f"rule {common[0]}")
     sim = similarity(f.tokens, tokens(s.text_sample))
@@ -181,7 +198,7 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
         # stands for the wording, credited as the least similar wording that passes.
         unworded = (f.arabic != is_arabic(s.text_sample) and same_day and day_gap == 0
                     and bool(shared_others - COUNTRIES))
-        worded = sim >= SIMILAR or unworded
+        worded = sim >= SIMILAR or unworded or strikes
         weak = shared_others and f.cls == s_cls and day_gap <= 1 and worded
         if not weak:
             return replace(weighed, veto=lambda: "no base or group in common")
@@ -189,6 +206,13 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
             weighed = replace(weighed, score=round(weighed.score + 4.0 * SIMILAR, 2),
                               notes=(*weighed.notes, "another script: same event day"))
     return weighed
+
+
+def _apart(mine: frozenset[str], theirs: frozenset[str], kinds: Mapping[str, str]) -> bool:
+    """Both name places smaller than a country, and none in common."""
+    mine_local = {n for n in mine - COUNTRIES if kinds.get(n, "place") == "place"}
+    theirs_local = {n for n in theirs - COUNTRIES if kinds.get(n, "place") == "place"}
+    return bool(mine_local and theirs_local and not mine_local & theirs_local)
 
 
 def _order(w: _Weighed) -> tuple[float, int, float, int]:
