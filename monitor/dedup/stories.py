@@ -34,8 +34,9 @@ story) and joins the best one that passes, else opens a story. The weighing:
   report weighed against a US strike story gets +:data:`STRIKES` and needs no similar wording
   to join on a shared place (a country will do): strike operations come days apart, and their
   reports name the target each its own way (the militia, "Iran-backed groups", a province), in
-  words that do not meet. Not when both name places smaller than a country and none in common
-  (Abu Ghraib one night, Jurf al-Sakhar the next). A strike report's own day is read without the
+  words that do not meet. When both name places smaller than a country and none in common,
+  there is no such credit on the same day, and on another day it is another operation (veto:
+  Abu Ghraib one night, Jurf al-Sakhar the next). A strike report's own day is read without the
   day of the attack it answers (:func:`monitor.dedup.dates.primary_event_date`).
 - **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
 - To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
@@ -171,11 +172,12 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
         score -= 2.0
         notes.append(f"{f.cls} vs {s_cls}")
     strikes = f.cls == s_cls == "strike"
-    if strikes and _apart(f.others, s_others, kinds):
+    here, there = _local(f.others, kinds), _local(s_others, kinds)
+    if strikes and here and there and not here & there:
         if day_gap:  # another day, another province: another operation
-            return _Weighed(s, 0.0, tuple(notes), lambda: "US strikes in other places "
-                            f"({_names(f.others - COUNTRIES)} / {_names(s_others - COUNTRIES)}) "
-                            "on another day", day_gap=day_gap)
+            return _Weighed(s, 0.0, tuple(notes), lambda: f"US strikes in other places "
+                            f"({_names(here)} / {_names(there)}) on another day",
+                            day_gap=day_gap)
         strikes = False
     if strikes:
         score += STRIKES
@@ -208,11 +210,9 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
     return weighed
 
 
-def _apart(mine: frozenset[str], theirs: frozenset[str], kinds: Mapping[str, str]) -> bool:
-    """Both name places smaller than a country, and none in common."""
-    mine_local = {n for n in mine - COUNTRIES if kinds.get(n, "place") == "place"}
-    theirs_local = {n for n in theirs - COUNTRIES if kinds.get(n, "place") == "place"}
-    return bool(mine_local and theirs_local and not mine_local & theirs_local)
+def _local(names: frozenset[str], kinds: Mapping[str, str]) -> frozenset[str]:
+    """The places smaller than a country among ``names``."""
+    return frozenset(n for n in names - COUNTRIES if kinds.get(n, "place") == "place")
 
 
 def _order(w: _Weighed) -> tuple[float, int, float, int]:
