@@ -1,4 +1,4 @@
-"""Story grouping on seven more blind sets (tests/data/stories/README.md), replayed as the daemon
+"""Story grouping on eight more blind sets (tests/data/stories/README.md), replayed as the daemon
 decides (`monitor replay --max-age 3d`): every event alerts, and duplicate alerts and stories
 holding two events stay at most what they were when these sets were last measured."""
 
@@ -33,6 +33,9 @@ FLOORS = {
     # response the same night
     "held-out-third-2019-2022.jsonl": ({"DECOY-1"}, 3, 2),
     "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 7, 0),
+    # held out from every change of the third session; C13: a US strike on a PMF base alone,
+    # which the retaliation rule leaves out
+    "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 5, 0),
 }
 
 
