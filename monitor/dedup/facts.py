@@ -31,8 +31,8 @@ from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match
 
 __all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_kinds",
-           "event_class", "facts", "main_class", "similarity", "split", "text_sample", "tokens",
-           "told"]
+           "event_class", "facts", "local_places", "main_class", "similarity", "split",
+           "text_sample", "tokens", "told"]
 
 # The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
 # little to stand for the words that two reports in two scripts cannot share.
@@ -154,6 +154,11 @@ def split(names: Iterable[str], kinds: Mapping[str, str]) -> tuple[frozenset[str
     return frozenset(sites), frozenset(groups), frozenset(others)
 
 
+def local_places(names: Iterable[str], kinds: Mapping[str, str]) -> frozenset[str]:
+    """The places smaller than a country among ``names`` (a name ``kinds`` lacks is a place)."""
+    return frozenset(n for n in names if n not in COUNTRIES and kinds.get(n, "place") == "place")
+
+
 def in_lead(m: Match, lead: Lead) -> bool:
     return any(e.field == "title" or e.start < lead.lede_end for e in m.evidence)
 
@@ -165,11 +170,11 @@ def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str]) -> list
     provinces and towns ("Earlier on Tuesday, another convoy was hit in Muthanna. Ashab al-Kahf
     claimed…") tells another event, and its names are not this story's. A base named later
     when the lead names none stays: the headline may say only "western Iraq"."""
-    where = {p for p in lead.places if kinds.get(p, "place") == "place"} - COUNTRIES
+    where = local_places(lead.places, kinds)
     kept = []
     for m in matches:
         bases = {e for e in m.entities if kinds.get(e) == "base"}
-        places = {e for e in m.entities if kinds.get(e, "place") == "place"} - COUNTRIES
+        places = local_places(m.entities, kinds)
         if in_lead(m, lead):
             kept.append(m)
         elif bases:

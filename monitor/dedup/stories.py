@@ -66,6 +66,7 @@ from monitor.dedup.facts import (
     entity_kinds,
     event_class,
     facts,
+    local_places,
     main_class,
     similarity,
     split,
@@ -172,7 +173,7 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
         score -= 2.0
         notes.append(f"{f.cls} vs {s_cls}")
     strikes = f.cls == s_cls == "strike"
-    here, there = _local(f.others, kinds), _local(s_others, kinds)
+    here, there = local_places(f.others, kinds), local_places(s_others, kinds)
     if strikes and here and there and not here & there:
         if day_gap:  # another day, another province: another operation
             return _Weighed(s, 0.0, tuple(notes), lambda: f"US strikes in other places "
@@ -208,11 +209,6 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
             weighed = replace(weighed, score=round(weighed.score + 4.0 * SIMILAR, 2),
                               notes=(*weighed.notes, "another script: same event day"))
     return weighed
-
-
-def _local(names: frozenset[str], kinds: Mapping[str, str]) -> frozenset[str]:
-    """The places smaller than a country among ``names``."""
-    return frozenset(n for n in names - COUNTRIES if kinds.get(n, "place") == "place")
 
 
 def _order(w: _Weighed) -> tuple[float, int, float, int]:

@@ -29,6 +29,8 @@ from monitor.model import Article
 __all__ = ["LEDE_WORDS", "Lead", "lead"]
 
 LEDE_WORDS = 8  # a body sentence shorter than this is a dateline or a byline, not the lede
+
+
 @dataclass(frozen=True)
 class Lead:
     """The places and bases of an article's headline and lede, and where the lede ends."""
