@@ -16,6 +16,7 @@ from monitor.dedup.stories import (
     StoryDecision,
     StoryView,
     assign,
+    entity_countries,
     entity_kinds,
     text_sample,
     updated_view,
@@ -36,6 +37,11 @@ def rules() -> RuleSet:
 @cache
 def kinds() -> dict[str, str]:
     return entity_kinds(rules().entities)
+
+
+@cache
+def countries() -> dict[str, str]:
+    return entity_countries(rules().entities)
 
 
 def article(key: str, title: str, text: str, published: datetime, outlet: str = "") -> Article:
@@ -66,7 +72,7 @@ class Pipeline:
         now = self.clock + timedelta(hours=1)
         found = match(a, rules()) if matches is None else matches
         decision = assign(a, found, list(self.views.values()), now, kinds=kinds(),
-                          window=self.window, lead=lead(a, rules()))
+                          window=self.window, lead=lead(a, rules()), countries=countries())
         assert decision is not None, f"{a.entry.guid} matched nothing"
         sid = decision.story_id if decision.story_id is not None else len(self.views) + 1
         self.views[sid] = updated_view(self.views.get(sid), sid, decision, a, now)

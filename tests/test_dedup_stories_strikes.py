@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from monitor.dedup.stories import entity_countries
 from monitor.model import Article
-from tests.test_dedup_stories import Pipeline, article
+from tests.test_dedup_stories import Pipeline, article, rules
 
 MON = datetime(2024, 11, 11, 17, 0, tzinfo=UTC)  # Monday 11 November 2024
 
@@ -64,3 +65,33 @@ def test_a_strike_two_days_on_is_not_joined_on_the_day_of_the_attack_it_answers(
     assert len(p.grouping()) == 2
     decision = p.decisions["shaddadi-centcom"]
     assert decision.event_date != MON.date() + timedelta(days=1), decision.reason
+
+
+def mayadin() -> Article:
+    return article("syria-local", "US warplanes hit militia positions near al-Mayadin",
+                   "US warplanes struck positions of Iranian-backed militias near al-Mayadin in "
+                   "Deir ez-Zor countryside on Monday night, local sources said.",
+                   MON + timedelta(hours=8), "Deir ez-Zor 24")
+
+
+def test_a_province_stands_for_its_country_in_a_strike_report() -> None:
+    """The Pentagon names only Syria, the local outlet only the province: one operation."""
+    p = Pipeline().feed([pentagon(), mayadin()])
+    assert len(p.grouping()) == 1, p.decisions["syria-local"].reason
+    assert "same place (Syria)" in p.decisions["syria-local"].reason
+
+
+def test_countries_are_those_of_places_smaller_than_a_country() -> None:
+    found = entity_countries(rules().entities)
+    assert found["Deir ez-Zor"] == found["deir-ez-zor"] == "Syria"
+    assert found["Anbar province"] == "Iraq"
+    assert "Syria" not in found and "Ain al-Asad Air Base" not in found
+
+
+def test_an_attack_report_gains_no_country() -> None:
+    """Attacks in two provinces on one day are two events: a shared country must not join them."""
+    decision = Pipeline().add(article(
+        "hasakah", "Drone attack on coalition base in Hasakah",
+        "A drone attacked a US-led coalition base in Hasakah countryside on Monday, wounding "
+        "two US soldiers.", MON, "North Press"))
+    assert "Syria" not in decision.entities

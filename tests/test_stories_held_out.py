@@ -20,7 +20,7 @@ FLOORS = {
     "held-out-2019-2021.jsonl": (set(), 5, 0),
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
     # a repeat and joins the first
-    "held-out-2022-2025.jsonl": (set(), 8, 1),
+    "held-out-2022-2025.jsonl": (set(), 6, 1),
     # E16: a threat that names no target ("vows to retaliate for a US strike"); E17: Lebanon's
     # Hezbollah, which must never alert
     "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 2),
@@ -31,11 +31,11 @@ FLOORS = {
     # the third session's (README): A01/A02, the K-1 attack and the US strikes answering it,
     # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
     # response the same night
-    "held-out-third-2019-2022.jsonl": ({"DECOY-1"}, 3, 2),
-    "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 7, 0),
+    "held-out-third-2019-2022.jsonl": ({"DECOY-1"}, 2, 2),
+    "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 5, 0),
     # held out from every change of the third session; C13: a US strike on a PMF base alone,
     # which the retaliation rule leaves out
-    "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 5, 0),
+    "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 4, 0),
 }
 
 

@@ -4,6 +4,7 @@
 
     facts(article, matches, now, kinds, lead) -> Facts   where, who, what kind, which day, words
     entity_kinds(ruleset.entities)            -> {entity id and canonical name: kind}
+    entity_countries(ruleset.entities)        -> {place id and canonical name: its country}
     text_sample(article)                      -> the title and lead compared for similarity
     tokens(text), similarity(a, b)            -> content words; their Jaccard similarity
 
@@ -30,7 +31,8 @@ from monitor.match.lead import Lead
 from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match
 
-__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_kinds",
+__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_countries",
+           "entity_kinds",
            "event_class", "facts", "local_places", "main_class", "similarity", "split",
            "text_sample", "tokens", "told"]
 
@@ -62,6 +64,8 @@ class NamedEntity(Protocol):
     def name(self) -> str: ...
     @property
     def kind(self) -> str: ...
+    @property
+    def country(self) -> str | None: ...
 
 
 def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
@@ -75,6 +79,19 @@ def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
         kind = "generic" if e.id.startswith("unnamed") else e.kind
         kinds[e.id] = kinds[e.name] = kind
     return kinds
+
+
+def entity_countries(entities: Iterable[NamedEntity]) -> dict[str, str]:
+    """``{id: country, name: country}`` for each place smaller than a country, the country given
+    by the canonical name of the place of :data:`COUNTRIES` with the same country code
+    (Deir ez-Zor → Syria): ``assign(..., countries=entity_countries(ruleset.entities))``."""
+    places = [e for e in entities if e.kind == "place" and e.country]
+    named = {e.country: e.name for e in places if e.name in COUNTRIES}
+    countries: dict[str, str] = {}
+    for e in places:
+        if e.name not in COUNTRIES and e.country in named:
+            countries[e.id] = countries[e.name] = named[e.country]
+    return countries
 
 
 _WORD = re.compile(r"[^\W\d_]{3,}|\d+")
@@ -186,7 +203,8 @@ def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str]) -> list
 
 
 def facts(article: Article, matches: Sequence[Match], now: datetime,
-           kinds: Mapping[str, str], lead: Lead = NO_LEAD) -> Facts:
+          kinds: Mapping[str, str], lead: Lead = NO_LEAD,
+          countries: Mapping[str, str] | None = None) -> Facts:
     time = min(article.published or article.entry.published or now, now)
     headline = [m for m in matches if any(e.field == "title" for e in m.evidence)]
     leading = headline or [m for m in matches if in_lead(m, lead)]
@@ -197,6 +215,8 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
     mine = told(kind, lead, kinds)
     sites, groups, others = split((e for m in mine for e in m.entities), kinds)
     others |= {p for p in lead.places if kinds.get(p, "place") == "place"}
+    if cls == "strike" and countries:  # the country of a strike's province: another report
+        others |= {countries[p] for p in others if p in countries}  # may name only the country
     if cls == "attack" and len(lead.bases) == 1:  # the base the lede says was hit
         sites |= {b for b in lead.bases if kinds.get(b) == "base"}
     title = article.title or article.entry.title

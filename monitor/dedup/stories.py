@@ -2,8 +2,9 @@
 
 ::
 
-    assign(article, matches, recent, now, *, kinds, window) -> StoryDecision | None
+    assign(article, matches, recent, now, *, kinds, countries, window) -> StoryDecision | None
     entity_kinds(ruleset.entities)            -> {entity id and canonical name: kind}
+    entity_countries(ruleset.entities)        -> {place id and canonical name: its country}
     text_sample(article)                      -> the title and lead compared for similarity
     updated_view(view, story_id, decision, article, now) -> StoryView  the story after the decision
 
@@ -32,7 +33,8 @@ story) and joins the best one that passes, else opens a story. The weighing:
   headline's matches tell the article's kind, else the lede's, else attack before threat
   before strike; the names that place the event are those of its kind's matches. A US strike
   report weighed against a US strike story gets +:data:`STRIKES` and needs no similar wording
-  to join on a shared place (a country will do): strike operations come days apart, and their
+  to join on a shared place (a country will do, and a strike report's province stands for its
+  country too: Deir ez-Zor meets Syria): strike operations come days apart, and their
   reports name the target each its own way (the militia, "Iran-backed groups", a province), in
   words that do not meet. When both name places smaller than a country and none in common,
   there is no such credit on the same day, and on another day it is another operation (veto:
@@ -63,6 +65,7 @@ from monitor.dedup.facts import (
     COUNTRIES,
     NO_LEAD,
     Facts,
+    entity_countries,
     entity_kinds,
     event_class,
     facts,
@@ -77,8 +80,8 @@ from monitor.match.lead import Lead
 from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match, Severity, StoryView, severity_rank
 
-__all__ = ["COUNTRIES", "JOIN", "NO_LEAD", "StoryDecision", "StoryView", "assign", "entity_kinds",
-           "text_sample", "updated_view"]
+__all__ = ["COUNTRIES", "JOIN", "NO_LEAD", "StoryDecision", "StoryView", "assign",
+           "entity_countries", "entity_kinds", "text_sample", "updated_view"]
 
 JOIN = 3.0  # the score a story needs to be joined
 MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
@@ -258,6 +261,7 @@ def assign(
     kinds: Mapping[str, str],
     window: timedelta = timedelta(days=7),
     lead: Lead = NO_LEAD,
+    countries: Mapping[str, str] | None = None,
 ) -> StoryDecision | None:
     """Decide the story of a newly seen article; None when nothing matched.
 
@@ -266,14 +270,15 @@ def assign(
     ``entity_kinds(ruleset.entities)``. A name it lacks counts as a place. ``recent`` are the
     stories to consider (any order); ``now`` stands in for a missing publication time and caps
     one in the future. ``lead`` (:func:`monitor.match.lead`): the places of the headline and
-    lede, which place the event.
+    lede, which place the event. ``countries`` (:func:`entity_countries`): the country of each
+    province and town, which a US strike report's places stand for too.
     """
     if not matches:
         return None
     known = dict(kinds)  # names by the ids of the evidence, should ``kinds`` hold ids only
     for e in (e for m in matches for e in m.evidence if e.kind == "entity" and e.ref in kinds):
         known.setdefault(e.label, kinds[e.ref])
-    f = facts(article, matches, now, known, lead)
+    f = facts(article, matches, now, known, lead, countries)
     weighed = [_weigh(f, s, known, window) for s in recent]
     best, why_not = _pick(weighed)
     rules = f.rules
