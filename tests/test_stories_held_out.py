@@ -35,7 +35,7 @@ FLOORS = {
     "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 5, 0),
     # held out from every change of the third session; C13: a US strike on a PMF base alone,
     # which the retaliation rule leaves out
-    "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 4, 0),
+    "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 2, 0),
 }
 
 
