@@ -116,3 +116,41 @@ def test_without_teasers_keeps_undated_items_and_dates_inside_lines() -> None:
                                      "- Three rockets\n- Two drones, one shot down\n")
     # one line at a time: an item and a dateline under it stay
     assert without_teasers("- Three rockets\n19/10/2023\n") == "- Three rockets\n19/10/2023\n"
+
+
+OIL = "".join(
+    f"<p>Paragraph {i}: Baghdad and Erbil are near a deal to restart oil exports through Turkey, "
+    "officials said, after months of talks over payment guarantees.</p>" for i in range(5))
+
+
+@pytest.mark.parametrize("related", [
+    ('<h3>Related</h3><ul><li><a href="/a">Rockets hit Iraq\'s Ain al-Asad air base hosting '
+     'U.S. troops</a> (Reuters)</li><li><a href="/b">Central bank to end dollar auction</a> '
+     '(AFP)</li></ul>'),
+    ('<p><strong>Read more:</strong> <a href="/a">Rockets hit Iraq\'s Ain al-Asad air base '
+     'hosting U.S. troops</a></p>'),
+    '<p>اقرأ أيضاً:</p><p><a href="/a">صواريخ تستهدف قاعدة عين الأسد غربي الأنبار</a></p>',
+])
+def test_a_read_more_block_is_left_out(related: str) -> None:
+    """trafilatura keeps these blocks in the text: the old headline in them is not this story."""
+    html = (f"<html><body><article><h1>Oil deal near</h1>{OIL}{related}"
+            "<p>The ministry declined to give a timeline.</p></article></body></html>")
+    article = extract_html(entry("x"), html, "https://example.org/oil")
+    assert article is not None and article.source == "page"
+    assert "Paragraph 4" in article.text
+    assert "The ministry declined to give a timeline." in article.text
+    assert "Asad" not in article.text and "الأسد" not in article.text
+    assert not match(article, load_rules(Path(__file__).parents[1] / "rules"))
+
+
+def test_without_related_keeps_prose_that_starts_like_a_marker() -> None:
+    from monitor.extract import without_related
+
+    text = ("Read more about the attack in our explainer, which has the details.\n"
+            "Related news: the base was hit again on Tuesday, officials said.\n"
+            "Relatedly, three rockets hit the base\n"
+            "Read also:\n\n- An old headline\n• Another one\nThe last paragraph.")
+    assert without_related(text) == (
+        "Read more about the attack in our explainer, which has the details.\n"
+        "Related news: the base was hit again on Tuesday, officials said.\n"
+        "Relatedly, three rockets hit the base\nThe last paragraph.")

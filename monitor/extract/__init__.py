@@ -10,7 +10,11 @@ is the only importer of trafilatura, and its own fetching helpers are never used
 trafilatura keeps some "more news" lists that sit inside a page's main element; an item of such a
 list is a link to another story followed by its date ("- Rockets hit Ain al-Asad base 19/10/2023"):
 list items that end with a date in figures are left out of the text (:func:`without_teasers`), so
-an old headline beside an unrelated story does not match as if the page told it.
+an old headline beside an unrelated story does not match as if the page told it. It also keeps
+"Read more:" / "Related" / "اقرأ أيضاً" blocks whose links are written in the text: a line that
+is only such a marker, and the headlines under it (list items, or lines that do not end a
+sentence), and a line of the marker followed by one headline, are left out too
+(:func:`without_related`).
 
 When the page cannot be had or yields too little text, the feed summary stands in:
 ``Article.source`` is ``summary`` and ``Article.note`` says why (``blocked_url: …`` when the
@@ -35,7 +39,7 @@ from monitor.model import Article, Entry
 from monitor.net import ContentTypeError, GuardedClient, redact_url
 
 __all__ = ["ACCEPT", "EXTRACT_TIMEOUT", "PAGE_MAX_BYTES", "PAGE_TYPES", "extract",
-           "extract_html", "from_summary", "without_teasers"]
+           "extract_html", "from_summary", "without_related", "without_teasers"]
 
 log = logging.getLogger(__name__)
 PAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -113,7 +117,7 @@ def _fields(html: bytes | str, url: str, want_date: bool = True) -> dict[str, st
     text = getattr(doc, "text", None)
     if not isinstance(text, str):
         return None
-    text = without_teasers(text)
+    text = without_related(without_teasers(text))
     return {name: value.strip() for name, value in {**head, "text": text}.items()}
 
 
@@ -128,6 +132,54 @@ def without_teasers(text: str) -> str:
     """``text`` without the list items that end with a date in figures: the teasers of a "more
     news" list (see the module docstring)."""
     return _TEASER.sub("", text) if "- " in text else text
+
+
+_MARKERS = (
+    r"read\s+(?:more|also)|also\s+read|see\s+also|further\s+reading|more\s+on\s+this(?:\s+story)?"
+    r"|related(?:\s+(?:articles?|stories|news|content|coverage|reading|links|topics))?"
+    r"|you\s+(?:may|might)\s+also\s+like|recommended(?:\s+(?:stories|for\s+you))?"
+    r"|more\s+(?:stories|news)|editor'?s?\s+picks?|most\s+(?:read|popular)|don'?t\s+miss"
+    r"|[اإ]قر[أا]\s+(?:[أا]يضا|المزيد)|(?:مواضيع|أخبار|اخبار|مقالات)?\s*ذات\s+صلة|اخترنا\s+لك"
+    r"|الأكثر\s+قراءة|(?:شاهد|طالع)\s+[أا]يضا|قد\s+يهمك|يهمك\s+[أا]يضا"
+)
+_HARAKAT = re.compile("[\u064b-\u0652\u0640]")  # short vowels (أيضاً) and tatweel
+_MARKER = re.compile(  # the marker at the start of a line; what follows it on the line: rest
+    rf"^[^\S\n]*(?:{_MARKERS}){_HARAKAT.pattern}*(?!\w)[^\S\n]*[:：…-]?[^\S\n]*(?P<rest>[^\n]*)$",
+    re.I | re.M)
+_HEADLINE = re.compile(r"^[^\S\n]*(?:- |• |\* )?(?P<line>[^\n]{1,200})$")
+_SENTENCE_END = (".", "!", "?", "؟", "。", "…", ".\"", ".”", ".'", ".’")
+
+
+def _headline(line: str) -> bool:
+    """A line that reads as a link to another story: a list item, or a short line that does
+    not end a sentence."""
+    found = _HEADLINE.match(line)
+    if found is None:
+        return False
+    if line.lstrip().startswith(("- ", "• ", "* ")):
+        return True
+    return not found.group("line").rstrip().endswith(_SENTENCE_END)
+
+
+def without_related(text: str) -> str:
+    """``text`` without its "Read more:" / "Related" / "اقرأ أيضاً" blocks (see the module
+    docstring): the marker's line and the headlines that follow it."""
+    if not _MARKER.search(text):
+        return text
+    kept: list[str] = []
+    skipping = False
+    for line in text.split("\n"):
+        marker = _MARKER.match(_HARAKAT.sub("", line))
+        if marker is not None:
+            rest = marker.group("rest").strip()
+            if not rest or _headline(rest):
+                skipping = not rest  # a marker alone: the headlines under it go too
+                continue
+        if skipping and (not line.strip() or _headline(line)):
+            continue
+        skipping = False
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def _binary(content: bytes) -> bool:
