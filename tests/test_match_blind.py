@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.extract import without_related
 from monitor.match import RuleSet, load_rules, match
 from monitor.match.examples import example_article
 
@@ -24,7 +25,11 @@ FLOOR = {"english": (55, 54, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50
          # held out from the third round's changes, then used (README: "The fourth round")
          "regional_en": (36, 36, 24, 1), "panarab_ar": (36, 34, 24, 2),
          # US strike reports, held out from "likely American" (README: "US strikes")
-         "strikes": (28, 22, 22, 3)}
+         "strikes": (28, 22, 22, 3),
+         # the fourth session's, held out from its first changes (README: "The fifth round")
+         "wires": (42, 41, 28, 2), "longform": (28, 28, 32, 3)}
+# sets of whole pages as an extractor gives them: the extract stage's cleaning applies
+EXTRACTED = {"longform"}
 
 
 @cache
@@ -40,7 +45,8 @@ def test_the_blind_set_stays_at_its_floor(name: str) -> None:
     for item in items:
         if item.get("lang", "en") not in ("en", "ar"):
             continue
-        found = match(example_article(item["text"], item["title"]), rules())
+        text = without_related(item["text"]) if name in EXTRACTED else item["text"]
+        found = match(example_article(text, item["title"]), rules())
         if item["expect"] == "alert":
             positives += 1
             if not found:
