@@ -99,7 +99,7 @@ def stream(rules_dir: Path) -> list[tuple[Article, tuple[Match, ...]]]:
 
 def measure(path: Path, articles: list[tuple[Article, tuple[Match, ...]]],
             kinds: dict[str, str], rounds: int,
-            countries: dict[str, str] | None = None) -> dict[str, object]:
+            regions: dict[str, str] | None = None) -> dict[str, object]:
     store = Store.open(path)
     load_us, assign_us, in_window = [], [], 0
     for _ in range(rounds):
@@ -108,7 +108,7 @@ def measure(path: Path, articles: list[tuple[Article, tuple[Match, ...]]],
             recent = store.recent_stories(NOW - WINDOW)
             t1 = time.perf_counter()
             stories.assign(article, matches, recent, NOW, kinds=kinds, window=WINDOW,
-                           countries=countries)
+                           regions=regions)
             t2 = time.perf_counter()
             load_us.append((t1 - t0) * 1e6)
             assign_us.append((t2 - t1) * 1e6)
@@ -134,14 +134,14 @@ def main() -> None:
     rng = random.Random(7)
     ruleset = load_rules(ROOT / "rules")
     kinds = stories.entity_kinds(ruleset.entities)
-    countries = stories.entity_countries(ruleset.entities)
+    regions = stories.entity_regions(ruleset.entities)
     articles = stream(ROOT / "rules")
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="bench-stories-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             path = Path(tmp) / f"h{size}.db"
             built = build(path, size, rng)
-            row = measure(path, articles, kinds, args.rounds, countries)
+            row = measure(path, articles, kinds, args.rounds, regions)
             row["build_seconds"] = round(built, 1)
             results[str(size)] = row
             path.unlink()

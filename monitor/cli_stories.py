@@ -22,7 +22,7 @@ from typing import IO, Any
 from monitor import dedup, match
 from monitor.cli_tools import BadLine, decode_record, parse_time, record_article, record_str
 from monitor.config import Config, DeliveryConfig, StoriesConfig, parse_duration
-from monitor.dedup.stories import entity_countries, entity_kinds
+from monitor.dedup.stories import entity_kinds, entity_regions
 from monitor.deliver.base import clean_line, truncate
 from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.ingest import Outcome, ingest
@@ -230,7 +230,7 @@ class _Replay:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.kinds = entity_kinds(ctx.ruleset.entities)
-        self.countries = entity_countries(ctx.ruleset.entities)
+        self.regions = entity_regions(ctx.ruleset.entities)
         self.feeds: dict[str, Feed] = {}
         self.ids: dict[int, str | int] = {}  # scratch entry id → input id
         self.clock: datetime | None = None
@@ -262,7 +262,7 @@ class _Replay:
         seen = store.find_seen(outlet, entry.guid, canonical)
         outcome = ingest(self.ctx, self._feed(outlet), entry, canonical, article,
                          self.ctx.ruleset, now, kinds=self.kinds, group_wait=timedelta(0),
-                         countries=self.countries)
+                         regions=self.regions)
         if outcome is None:  # seen before: the same id from this outlet, or the same URL
             assert seen is not None
             first = self.ids.get(seen.id)

@@ -66,11 +66,11 @@ class Outcome:
 def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, article: Article,
            ruleset: match.RuleSet, now: datetime, *, kinds: Mapping[str, str],
            group_wait: timedelta, backlog: timedelta | None = None,
-           countries: Mapping[str, str] | None = None) -> Outcome | None:
+           regions: Mapping[str, str] | None = None) -> Outcome | None:
     """Store ``article`` and decide its story and alerts; None if another worker stored the
     entry meanwhile. ``backlog``: this is the feed's first poll, whose entries alert only when
-    published within that age (undated ones do not alert). ``kinds`` and ``countries``:
-    :func:`monitor.dedup.stories.entity_kinds` and ``entity_countries`` of ``ruleset``."""
+    published within that age (undated ones do not alert). ``kinds`` and ``regions``:
+    :func:`monitor.dedup.stories.entity_kinds` and ``entity_regions`` of ``ruleset``."""
     store = ctx.store
     matches = match.match(article, ruleset)
     fingerprint = near.fingerprint(article.text) if matches else None
@@ -92,12 +92,12 @@ def ingest(ctx: Context, feed: Feed, entry: Entry, canonical: str | None, articl
                 store.attach(story_id, entry_id, "duplicate", reason, now)
             return Outcome(entry_id, "duplicate", story_id, reason)
         return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait,
-                           backlog, lead, countries)
+                           backlog, lead, regions)
 
 
 def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Article,
            ruleset: match.RuleSet, now: datetime, *, kinds: Mapping[str, str],
-           group_wait: timedelta, countries: Mapping[str, str] | None = None) -> Outcome:
+           group_wait: timedelta, regions: Mapping[str, str] | None = None) -> Outcome:
     """An entry the feed now gives with another title or summary (an edited article): its
     text, matches and fingerprint are replaced. It alerts only if it now raises its story's
     severity (an escalation), or if it now matches and had no story (then as a new article)."""
@@ -114,7 +114,7 @@ def revise(ctx: Context, feed: Feed, entry_id: int, entry: Entry, article: Artic
             if not matches:
                 return Outcome(entry_id, "edit", None, "edited; still no rule matched")
             return _into_story(ctx, feed, entry_id, article, matches, now, kinds, group_wait,
-                               lead=match.lead(article, ruleset), countries=countries)
+                               lead=match.lead(article, ruleset), regions=regions)
         view = store.story_view(story_id)
         if not matches or view is None:
             return Outcome(entry_id, "edit", story_id, "edited; its story is unchanged")
@@ -141,7 +141,7 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
                 matches: Sequence[Match], now: datetime, kinds: Mapping[str, str],
                 group_wait: timedelta, backlog: timedelta | None = None,
                 lead: match.Lead = stories.NO_LEAD,
-                countries: Mapping[str, str] | None = None) -> Outcome:
+                regions: Mapping[str, str] | None = None) -> Outcome:
     """Assign a stored, matched article to a story and plan its alerts (inside the caller's
     transaction). With ``backlog`` (a feed's first poll), older or undated articles are stale."""
     store, settings = ctx.store, ctx.config.stories
@@ -149,7 +149,7 @@ def _into_story(ctx: Context, feed: Feed, entry_id: int, article: Article,
     seen_at = min(article.published or now, now)
     recent = store.recent_stories(seen_at - window)
     decided = stories.assign(article, matches, recent, now, kinds=kinds, window=window,
-                             lead=lead, countries=countries)
+                             lead=lead, regions=regions)
     assert decided is not None
     if decided.story_id is None:
         view = stories.updated_view(None, 0, decided, article, now)

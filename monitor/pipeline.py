@@ -215,7 +215,7 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
     new = matched = opened = stale = alerts = 0
     notes: list[str] = []
     kinds = stories.entity_kinds(ruleset.entities)
-    countries = stories.entity_countries(ruleset.entities)
+    regions = stories.entity_regions(ruleset.entities)
     # Oldest first, so that a story opens with the earliest report of its event.
     ordered = sorted(result.entries, key=_chronological)
     with ThreadPoolExecutor(PAGES_AT_ONCE, thread_name_prefix="page") as pool:
@@ -228,7 +228,7 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
                     edit = revise(ctx, feed, seen.id, entry,
                                   _page(ctx, feed, entry, pages, ruleset), ruleset,
                                   now, kinds=kinds, group_wait=ctx.group_wait,
-                                  countries=countries)
+                                  regions=regions)
                     alerts += edit.alerts
                     log.info("entry=%d feed=%s decision=%s story=%s reason=%r",
                              edit.entry_id, feed.name, edit.decision, edit.story_id,
@@ -242,7 +242,7 @@ def poll_feed(ctx: Context, feed: Feed) -> FeedReport:
                 article = _page(ctx, feed, entry, pages, ruleset)
                 outcome = ingest(ctx, feed, entry, canonical, article, ruleset, now,
                                  kinds=kinds, group_wait=ctx.group_wait, backlog=backlog,
-                                 countries=countries)
+                                 regions=regions)
                 if outcome is None:
                     continue  # stored meanwhile by another worker: it decided, not us
                 new += 1

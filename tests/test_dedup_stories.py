@@ -16,8 +16,8 @@ from monitor.dedup.stories import (
     StoryDecision,
     StoryView,
     assign,
-    entity_countries,
     entity_kinds,
+    entity_regions,
     text_sample,
     updated_view,
 )
@@ -40,8 +40,8 @@ def kinds() -> dict[str, str]:
 
 
 @cache
-def countries() -> dict[str, str]:
-    return entity_countries(rules().entities)
+def regions() -> dict[str, str]:
+    return entity_regions(rules().entities)
 
 
 def article(key: str, title: str, text: str, published: datetime, outlet: str = "") -> Article:
@@ -72,7 +72,7 @@ class Pipeline:
         now = self.clock + timedelta(hours=1)
         found = match(a, rules()) if matches is None else matches
         decision = assign(a, found, list(self.views.values()), now, kinds=kinds(),
-                          window=self.window, lead=lead(a, rules()), countries=countries())
+                          window=self.window, lead=lead(a, rules()), regions=regions())
         assert decision is not None, f"{a.entry.guid} matched nothing"
         sid = decision.story_id if decision.story_id is not None else len(self.views) + 1
         self.views[sid] = updated_view(self.views.get(sid), sid, decision, a, now)

@@ -294,3 +294,21 @@ def test_an_error_in_any_file_loads_nothing(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", GOOD)
     write(tmp_path, "z.yaml", "examples:\n  - text: x\n    expect: [nope]\n")
     assert_error(tmp_path, "z.yaml", 3, "unknown rule 'nope'")
+
+
+def test_a_base_lies_in_a_place(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", GOOD.replace(
+        "    name: Ain al-Asad Air Base\n",
+        "    name: Ain al-Asad Air Base\n    in: anbar\n").replace(
+        "terms:\n", "  - id: anbar\n    kind: place\n    name: Anbar province\n"
+        "    aliases: [Anbar]\nterms:\n", 1))
+    entity = load_rules(tmp_path).entity("ain-al-asad")
+    assert entity is not None and entity.within == "anbar"
+
+
+@pytest.mark.parametrize("target", ["nowhere", "ain-al-asad"])
+def test_in_must_name_a_place(tmp_path: Path, target: str) -> None:
+    """An unknown id, or an entity that is not a place, is an error on the line of ``in``."""
+    write(tmp_path, "r.yaml", GOOD.replace("    name: Ain al-Asad Air Base\n",
+                                           f"    name: Ain al-Asad Air Base\n    in: {target}\n"))
+    assert_error(tmp_path, "r.yaml", 5, f"in: '{target}'", "place entity")

@@ -4,7 +4,7 @@
 
     facts(article, matches, now, kinds, lead) -> Facts   where, who, what kind, which day, words
     entity_kinds(ruleset.entities)            -> {entity id and canonical name: kind}
-    entity_countries(ruleset.entities)        -> {place id and canonical name: its country}
+    entity_regions(ruleset.entities)          -> {base or place id and name: the place it lies in}
     text_sample(article)                      -> the title and lead compared for similarity
     tokens(text), similarity(a, b)            -> content words; their Jaccard similarity
 
@@ -31,10 +31,9 @@ from monitor.match.lead import Lead
 from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match
 
-__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_countries",
-           "entity_kinds",
-           "event_class", "facts", "local_places", "main_class", "similarity", "split",
-           "text_sample", "tokens", "told"]
+__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_kinds",
+           "entity_regions", "event_class", "facts", "local_places", "main_class", "similarity",
+           "split", "text_sample", "tokens", "told"]
 
 # The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
 # little to stand for the words that two reports in two scripts cannot share.
@@ -66,6 +65,8 @@ class NamedEntity(Protocol):
     def kind(self) -> str: ...
     @property
     def country(self) -> str | None: ...
+    @property
+    def within(self) -> str | None: ...
 
 
 def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
@@ -81,17 +82,21 @@ def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
     return kinds
 
 
-def entity_countries(entities: Iterable[NamedEntity]) -> dict[str, str]:
-    """``{id: country, name: country}`` for each place smaller than a country, the country given
-    by the canonical name of the place of :data:`COUNTRIES` with the same country code
-    (Deir ez-Zor → Syria): ``assign(..., countries=entity_countries(ruleset.entities))``."""
-    places = [e for e in entities if e.kind == "place" and e.country]
-    named = {e.country: e.name for e in places if e.name in COUNTRIES}
-    countries: dict[str, str] = {}
-    for e in places:
-        if e.name not in COUNTRIES and e.country in named:
-            countries[e.id] = countries[e.name] = named[e.country]
-    return countries
+def entity_regions(entities: Iterable[NamedEntity]) -> dict[str, str]:
+    """``{id: region, name: region}``: the canonical name of the place each base or place lies
+    in. A base lies in the place its ``in`` names (Ain al-Asad in Anbar province), a place
+    smaller than a country in the place of :data:`COUNTRIES` with its country code (Deir ez-Zor
+    in Syria): ``assign(..., regions=entity_regions(ruleset.entities))``."""
+    listed = list(entities)
+    names = {e.id: e.name for e in listed if e.kind == "place"}
+    country = {e.country: e.name for e in listed if e.kind == "place" and e.name in COUNTRIES}
+    regions: dict[str, str] = {}
+    for e in listed:
+        if e.kind == "base" and e.within in names:
+            regions[e.id] = regions[e.name] = names[e.within]
+        elif e.kind == "place" and e.name not in COUNTRIES and e.country in country:
+            regions[e.id] = regions[e.name] = country[e.country]
+    return regions
 
 
 _WORD = re.compile(r"[^\W\d_]{3,}|\d+")
@@ -204,7 +209,7 @@ def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str]) -> list
 
 def facts(article: Article, matches: Sequence[Match], now: datetime,
           kinds: Mapping[str, str], lead: Lead = NO_LEAD,
-          countries: Mapping[str, str] | None = None) -> Facts:
+          regions: Mapping[str, str] | None = None) -> Facts:
     time = min(article.published or article.entry.published or now, now)
     headline = [m for m in matches if any(e.field == "title" for e in m.evidence)]
     leading = headline or [m for m in matches if in_lead(m, lead)]
@@ -215,8 +220,9 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
     mine = told(kind, lead, kinds)
     sites, groups, others = split((e for m in mine for e in m.entities), kinds)
     others |= {p for p in lead.places if kinds.get(p, "place") == "place"}
-    if cls == "strike" and countries:  # the country of a strike's province: another report
-        others |= {countries[p] for p in others if p in countries}  # may name only the country
+    if cls == "strike" and regions:  # the country of a strike's province: another report
+        # may name only the country
+        others |= {regions[p] for p in local_places(others, kinds) if p in regions}
     if cls == "attack" and len(lead.bases) == 1:  # the base the lede says was hit
         sites |= {b for b in lead.bases if kinds.get(b) == "base"}
     title = article.title or article.entry.title

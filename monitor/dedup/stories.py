@@ -2,9 +2,9 @@
 
 ::
 
-    assign(article, matches, recent, now, *, kinds, countries, window) -> StoryDecision | None
+    assign(article, matches, recent, now, *, kinds, regions, window) -> StoryDecision | None
     entity_kinds(ruleset.entities)            -> {entity id and canonical name: kind}
-    entity_countries(ruleset.entities)        -> {place id and canonical name: its country}
+    entity_regions(ruleset.entities)          -> {base or place id and name: the place it lies in}
     text_sample(article)                      -> the title and lead compared for similarity
     updated_view(view, story_id, decision, article, now) -> StoryView  the story after the decision
 
@@ -21,7 +21,10 @@ story) and joins the best one that passes, else opens a story. The weighing:
   from an article naming three bases or more);
   the same named militia or armed group (+1.5: umbrella claimants claim many attacks); the same
   town, province or force (+0.5). Both naming bases, none in common: a different event (veto):
-  two bases hit the same night are two stories.
+  two bases hit the same night are two stories. A base one side names that lies in a place the
+  other names (the rules' ``in``: Ain al-Asad in Anbar; Tower 22 on the Jordan–Syria
+  border, "northeast Jordan"), within a day: +:data:`HELD`, and it may join without
+  similar wording (a first flash that names only the province, then the claim naming the base).
 - **day of the event** (:func:`monitor.dedup.dates.primary_event_date`, the day named nearest the
   matcher's evidence): both known and equal +2, a day apart +1 ("late Monday" / "overnight"), two
   days or more apart: a different event (veto): attacks on Ain al-Asad in 2019, 2023 and 2024,
@@ -65,8 +68,8 @@ from monitor.dedup.facts import (
     COUNTRIES,
     NO_LEAD,
     Facts,
-    entity_countries,
     entity_kinds,
+    entity_regions,
     event_class,
     facts,
     local_places,
@@ -81,12 +84,13 @@ from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match, Severity, StoryView, severity_rank
 
 __all__ = ["COUNTRIES", "JOIN", "NO_LEAD", "StoryDecision", "StoryView", "assign",
-           "entity_countries", "entity_kinds", "text_sample", "updated_view"]
+           "entity_kinds", "entity_regions", "text_sample", "updated_view"]
 
 JOIN = 3.0  # the score a story needs to be joined
 MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
 STRIKES = 1.5  # a US strike report and a US strike story: strike operations are days apart
 SIMILAR = 0.15  # the wording similarity a story joined on a shared place alone needs
+HELD = 1.5  # a base one side names lies in a place the other names (Tower 22, northeast Jordan)
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,8 @@ def _days(n: int) -> str:  # "1 day", "3 days"
     return "1 day" if n == 1 else f"{n} days"
 
 
-def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) -> _Weighed:
+def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
+           regions: Mapping[str, str]) -> _Weighed:
     gap = max(s.first_seen - f.time, f.time - s.last_seen, timedelta(0))
     if gap > window:
         return _Weighed(s, 0.0, (), lambda: f"its last report is {_days(gap.days)} away "
@@ -200,12 +205,19 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta) 
         return replace(weighed, veto=lambda: f"a round-up of {len(s_sites)} bases; a report "
                        "of one event opens its own story")
     if not weighed.anchored:
+        # A base one side names lies in a place the other names, within a day: the first
+        # report's "a base in Anbar" and the next one's Ain al-Asad.
+        held = ({b for b in f.sites if regions.get(b) in there}
+                | {b for b in s_sites if regions.get(b) in here}) if day_gap <= 1 else set()
+        if held:
+            weighed = replace(weighed, score=round(weighed.score + HELD, 2),
+                              notes=(*weighed.notes, f"base in a place named ({_names(held)})"))
         # An Arabic report and an English one share no words: the same event day read in both
         # stands for the wording, credited as the least similar wording that passes.
         unworded = (f.arabic != is_arabic(s.text_sample) and same_day and day_gap == 0
                     and bool(shared_others - COUNTRIES))
-        worded = sim >= SIMILAR or unworded or strikes
-        weak = shared_others and f.cls == s_cls and day_gap <= 1 and worded
+        worded = sim >= SIMILAR or unworded or strikes or bool(held)
+        weak = (shared_others or held) and f.cls == s_cls and day_gap <= 1 and worded
         if not weak:
             return replace(weighed, veto=lambda: "no base or group in common")
         if unworded and sim < SIMILAR:
@@ -261,7 +273,7 @@ def assign(
     kinds: Mapping[str, str],
     window: timedelta = timedelta(days=7),
     lead: Lead = NO_LEAD,
-    countries: Mapping[str, str] | None = None,
+    regions: Mapping[str, str] | None = None,
 ) -> StoryDecision | None:
     """Decide the story of a newly seen article; None when nothing matched.
 
@@ -270,16 +282,17 @@ def assign(
     ``entity_kinds(ruleset.entities)``. A name it lacks counts as a place. ``recent`` are the
     stories to consider (any order); ``now`` stands in for a missing publication time and caps
     one in the future. ``lead`` (:func:`monitor.match.lead`): the places of the headline and
-    lede, which place the event. ``countries`` (:func:`entity_countries`): the country of each
-    province and town, which a US strike report's places stand for too.
+    lede, which place the event. ``regions`` (:func:`entity_regions`): the place each base lies
+    in (which a report naming only that place may share with it), and the country of each
+    province and town (which a US strike report's places stand for too).
     """
     if not matches:
         return None
     known = dict(kinds)  # names by the ids of the evidence, should ``kinds`` hold ids only
     for e in (e for m in matches for e in m.evidence if e.kind == "entity" and e.ref in kinds):
         known.setdefault(e.label, kinds[e.ref])
-    f = facts(article, matches, now, known, lead, countries)
-    weighed = [_weigh(f, s, known, window) for s in recent]
+    f = facts(article, matches, now, known, lead, regions)
+    weighed = [_weigh(f, s, known, window, regions or {}) for s in recent]
     best, why_not = _pick(weighed)
     rules = f.rules
     if best is None:

@@ -36,7 +36,7 @@ from monitor.match.yamltree import (
 from monitor.model import SEVERITIES
 
 _TOP = {"entities", "terms", "masks", "rules", "examples"}
-_ENTITY = {"id", "kind", "name", "country", "aliases", "note", "transliterated"}
+_ENTITY = {"id", "kind", "name", "country", "in", "aliases", "note", "transliterated"}
 _RULE = {
     "id",
     "title",
@@ -178,8 +178,20 @@ def _entity(item: Located, into: _Collected) -> None:
         if not isinstance(value.value, bool):
             raise value.error(f"entity '{entity_id}' transliterated must be true or false")
         transliterated = value.value
-    entity = Entity(entity_id, kind, name, tuple(spellings), country, transliterated)
+    within = as_str(fields["in"], f"entity '{entity_id}' in") if "in" in fields else None
+    entity = Entity(entity_id, kind, name, tuple(spellings), country, transliterated, within)
     into.entities[entity_id] = (entity, item)
+
+
+def _check_within(entity: Entity, item: Located, into: _Collected) -> None:
+    """An entity's ``in`` names a place entity (a base lies in a province)."""
+    if entity.within is None:
+        return
+    where = item.value["in"] if isinstance(item.value, dict) else item
+    place = into.entities.get(entity.within)
+    if place is None or place[0].kind != "place":
+        raise where.error(f"entity '{entity.id}' in: '{entity.within}' is not the id of a "
+                          "place entity")
 
 
 def _part(item: Located, rule_id: str, group: str, weighted: bool, into: _Collected) -> Part:
@@ -321,6 +333,8 @@ def _build(collected: _Collected, directory: Path) -> RuleSet:
         raise RuleError("the rule files define no rules", path=str(directory))
     examples = tuple(_example(f, item, set(seen)) for f, item in collected.examples)
     entities = tuple(e for e, _ in collected.entities.values())
+    for entity, item in collected.entities.values():
+        _check_within(entity, item, collected)
     terms = tuple((name, words) for name, (words, _) in collected.terms.items())
     kinds: dict[str, list[tuple[str, str]]] = {}
     for entity in entities:

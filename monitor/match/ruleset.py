@@ -34,6 +34,7 @@ class Entity:
     aliases: tuple[str, ...]
     country: str | None = None
     transliterated: bool = False  # names written from Arabic: spelling variants fold together
+    within: str | None = None  # a base: the id of the place it lies in (``in`` in the files)
 
 
 @dataclass(frozen=True)
