@@ -17,7 +17,7 @@ from tests.test_cli_replay import replay
 # holding two events or more)
 FLOORS = {
     "blind-2026-11-22-set2.jsonl": (set(), 2, 0),
-    "held-out-2019-2021.jsonl": (set(), 4, 0),
+    "held-out-2019-2021.jsonl": (set(), 3, 0),
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
     # a repeat and joins the first
     "held-out-2022-2025.jsonl": (set(), 6, 1),
