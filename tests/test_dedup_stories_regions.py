@@ -51,3 +51,15 @@ def test_regions_are_a_base_s_place_and_a_place_s_country() -> None:
     assert found["Deir ez-Zor"] == found["deir-ez-zor"] == "Syria"
     assert found["Jordan–Syria border"] == "Jordan"
     assert "Syria" not in found and "Muwaffaq Salti Air Base (Jordan)" not in found
+
+
+def test_arabic_words_are_compared_without_their_proclitics_and_function_words() -> None:
+    """بالقاعدة, والقاعدة and القاعدة are one word; في, من, على are none."""
+    from monitor.dedup.facts import similarity, tokens
+
+    a = tokens("سقوط صواريخ بالقاعدة في الأنبار")
+    b = tokens("وسقطت الصواريخ على القاعدة والأنبار")
+    assert {"قاعده", "انبار"} <= a & b
+    assert not {"في", "على"} & (a | b)
+    assert similarity(a, b) >= 0.5
+    assert tokens("Rockets hit the bases") == {"rocket", "hit"}  # Latin words as before

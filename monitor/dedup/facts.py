@@ -24,11 +24,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from monitor.dedup.dates import primary_event_date
 from monitor.match.lead import Lead
-from monitor.match.normalise import is_arabic
+from monitor.match.normalise import is_arabic, normalise
 from monitor.model import Article, Match
 
 __all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_kinds",
@@ -111,16 +112,39 @@ _STOP = frozenset(
 )
 
 
+# Arabic: the proclitics and article taken off a word (the longest first), and function words
+_AR_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل", "ف")
+_AR_STOP = frozenset(normalise(w) for w in (
+    "في من على الى إلى عن مع ان أن إن التي الذي الذين هذا هذه ذلك تلك كان كانت قد لم لا ما بعد"
+    " قبل عند حتى او أو ثم كما قال قالت اليوم أمس مساء صباح فجر ليل ليلة خلال بين حول ضد منذ"
+    " وفق بحسب وفقا أي كل").split())
+
+
 def text_sample(article: Article) -> str:
     """The article's title and the first words of its text: what similarity compares."""
     title = article.title or article.entry.title
     return " ".join([title, *article.text.split()[:LEAD_WORDS]]).strip()
 
 
+@lru_cache(maxsize=1024)  # a story's sample is compared with every article while it is recent
 def tokens(text: str) -> frozenset[str]:
-    words = (w.lower() for w in _WORD.findall(text))
-    stems = (w[:-1] if len(w) > 4 and w[-1] == "s" and w[-2] != "s" else w for w in words)
-    return frozenset(w for w in stems if w not in _STOP)
+    """The content words of ``text``: Latin words lower-cased, a plural "s" off; Arabic words
+    normalised, without one proclitic or the article (والقاعدة, بالقاعدة → قاعده), and neither
+    side's function words (:data:`_STOP`, :data:`_AR_STOP`)."""
+    if is_arabic(text):
+        text = normalise(text)
+    found = set()
+    for word in _WORD.findall(text):
+        if word.isascii():
+            word = word.lower()
+            if len(word) > 4 and word[-1] == "s" and word[-2] != "s":
+                word = word[:-1]
+        else:
+            word = next((word[len(p):] for p in _AR_PREFIXES
+                         if word.startswith(p) and len(word) - len(p) >= 3), word)
+        if word not in _STOP and word not in _AR_STOP:
+            found.add(word)
+    return frozenset(found)
 
 
 def similarity(a: frozenset[str], b: frozenset[str]) -> float:
