@@ -64,7 +64,9 @@ def test_a_second_task_waits_in_the_pipe_and_its_time_begins_with_it(
 
 @pytest.mark.parametrize(("head", "args", "timeout", "failure"), [
     (time.sleep, (60,), 2, r"extraction took longer than 2s: process killed"),
-    (_die_later, (2,), 30, r"extraction process died \(exit code 3\)"),
+    # 3, as the task exited; multiprocessing's forkserver reports 255 when it could not read
+    # the status back (seen once, on a loaded machine)
+    (_die_later, (2,), 30, r"extraction process died \(exit code (?:3|255)\)"),
 ], ids=["overrun", "death"])
 def test_the_task_behind_a_lost_worker_is_handed_to_another_one(
         head: Callable[..., Any], args: tuple[Any, ...], timeout: float, failure: str,
