@@ -39,7 +39,7 @@ FLOORS = {
     # the fourth session's (README), held out from its story changes; D04: a US strike whose
     # Pentagon statement reads as the Erbil attack it answers (old, so stale), the other
     # reports matching no rule
-    "held-out-fourth.jsonl": ({"D04", "DECOY-1"}, 3, 0),
+    "held-out-fourth.jsonl": ({"D04", "DECOY-1"}, 2, 0),
 }
 
 
