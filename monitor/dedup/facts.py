@@ -135,11 +135,11 @@ def tokens(text: str) -> frozenset[str]:
         text = normalise(text)
     found = set()
     for word in _WORD.findall(text):
+        word = word.lower()
         if word.isascii():
-            word = word.lower()
             if len(word) > 4 and word[-1] == "s" and word[-2] != "s":
                 word = word[:-1]
-        else:
+        elif is_arabic(word):
             word = next((word[len(p):] for p in _AR_PREFIXES
                          if word.startswith(p) and len(word) - len(p) >= 3), word)
         if word not in _STOP and word not in _AR_STOP:
