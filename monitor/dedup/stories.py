@@ -42,7 +42,9 @@ story) and joins the best one that passes, else opens a story. The weighing:
   words that do not meet. When both name places smaller than a country and none in common,
   there is no such credit on the same day, and on another day it is another operation (veto:
   Abu Ghraib one night, Jurf al-Sakhar the next). A strike report's own day is read without the
-  day of the attack it answers (:func:`monitor.dedup.dates.primary_event_date`).
+  day of the attack it answers (:func:`monitor.dedup.dates.primary_event_date`). A threat
+  report against a threat story by the same group, within a day, gets +:data:`THREATS`: one
+  statement, told by several outlets in their own words.
 - **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
 - To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
   a focused article may join on a shared place, the same kind of event, a day in common and
@@ -90,6 +92,7 @@ JOIN = 3.0  # the score a story needs to be joined
 MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
 STRIKES = 1.5  # a US strike report and a US strike story: strike operations are days apart
 SIMILAR = 0.15  # the wording similarity a story joined on a shared place alone needs
+THREATS = 1.0  # threats by the same group within a day: its one statement, told again
 HELD = 1.5  # a base one side names lies in a place the other names (Tower 22, northeast Jordan)
 
 
@@ -191,6 +194,9 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
     if strikes:
         score += STRIKES
         notes.append("both US strikes")
+    if f.cls == s_cls == "threat" and shared_groups and day_gap <= 1:
+        score += THREATS  # one group's warning, told by several outlets the same day
+        notes.append("both threats by the group")
     if common := sorted(f.rules & s.rules):
         notes.append(f"rule {common[0]}")
     sim = similarity(f.tokens, tokens(s.text_sample))
