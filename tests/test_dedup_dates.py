@@ -147,6 +147,23 @@ def test_next_monday_is_no_event_date() -> None:
     assert event_dates("Talks resume next Monday; the coming Friday is a holiday.", WED) == ()
 
 
+@pytest.mark.parametrize("text", [
+    "Kataib Hezbollah told Iraqi forces to keep away from US bases starting Sunday at 5 pm.",
+    "The embassy stays closed until Monday.",
+    "حذرت الكتائب القوات العراقية من البقاء قرب القواعد اعتباراً من مساء الأحد.",
+    "ودعت إلى الابتعاد عن القواعد ابتداءً من يوم الأحد.",
+])
+def test_a_deadline_s_weekday_is_no_event_date(text: str) -> None:
+    """A threat's deadline ("from Sunday evening") is not the past Sunday."""
+    assert event_dates(text, WED) == ()
+
+
+def test_the_weekday_of_an_event_beside_a_deadline_stays() -> None:
+    assert event_dates("Rockets hit the base on Sunday, until then a quiet post.", WED) == (
+        date(2024, 8, 4),)
+    assert event_dates("هاجمت مسيرة القاعدة مساء الأحد.", WED) == (date(2024, 8, 4),)
+
+
 def test_late_utc_stamp_takes_the_regions_day() -> None:
     # 22:00 UTC on Monday is already Tuesday in Baghdad
     late = datetime(2024, 8, 5, 22, 0, tzinfo=UTC)

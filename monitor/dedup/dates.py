@@ -102,6 +102,13 @@ _AR_WEEKDAY = re.compile(
     # the wire style "أفاد مصدر أمني، الأربعاء، بانفجار…": a bare day between commas
     rf"|(?<=[،,])\s*ال(?P<w3>{_alt(list(_AR_WEEKDAYS))})(?=\s*[،,]))"
 )
+# what makes the weekday after it a deadline: "starting Sunday", "until Monday", "as of
+# Tuesday", اعتباراً من مساء الأحد, ابتداءً من, حتى مساء الأحد
+_FROM_ON = re.compile(
+    r"\b(?:starting|beginning|as\s+of|until|till)\s+(?:on\s+)?(?:(?:this|next)\s+)?$"
+    r"|(?:اعتبارا?|ابتداءا?|بدءا?)[\u064b-\u0652]*\s+من\s+$|(?<!\w)حتى\s+$",
+    re.I,
+)
 _RELATIVE = re.compile(
     r"\b(?P<en>the\s+day\s+before\s+yesterday|yesterday|last\s+night|tonight|today"
     r"|this\s+(?:morning|afternoon|evening)|overnight|(?:earlier\s+)?this\s+week|last\s+week"
@@ -247,9 +254,13 @@ def _candidates(text: str, published: datetime) -> Iterator[tuple[int, DateMenti
         pre = (m["pre"] or "").lower()
         if pre in ("next", "coming", "following") or not m["w"][:1].isupper():
             continue
+        if _FROM_ON.search(text, max(0, m.start() - 30), m.start()):
+            continue  # "starting Sunday", "until Monday": a deadline, not an event
         found = _weekday(published, _EN_WEEKDAYS[m["w"].lower()], pre == "last")
         yield 2, DateMention(found, found, m.start(), m.end(), m[0], False)
     for m in _AR_WEEKDAY.finditer(text):
+        if _FROM_ON.search(text, max(0, m.start() - 30), m.start()):
+            continue  # اعتباراً من مساء الأحد: from Sunday evening on
         name = m["w"] or m["w2"] or m["w3"]
         found = _weekday(published, _AR_WEEKDAYS[name], bool(m["w2"]))
         yield 2, DateMention(found, found, m.start(), m.end(), m[0], False)
