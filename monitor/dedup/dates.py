@@ -145,7 +145,6 @@ _DATELINE_NOISE = re.compile(
 )
 
 
-
 @dataclass(frozen=True)
 class DateMention:
     """One date expression of a text: the day (or span of days) it names, and where."""
