@@ -6,6 +6,8 @@ part and at least one ``any`` part must be found (for a rule with a ``threshold`
 part, and parts whose weights reach the threshold); a sentence where a ``none`` part is found gives
 no evidence, and a stretch may not reach into it. One sentence is the preferred evidence; a
 stretch is used when no single sentence qualifies. Title comes before body, then reading order.
+A ``title_none`` part found in the headline vetoes the rule in the whole article (title and
+body): the body of an analysis or an anniversary piece retells old attacks sentence by sentence.
 The scope gives the match its entities (all named there), terms (the rule's), evidence (the hits
 of the rule's ``all`` and ``any`` parts there, with their offsets in the article), snippet and
 marks. :func:`evaluate` is shared by :func:`match` and :func:`monitor.match.explain.explain`, so
@@ -228,6 +230,7 @@ class Outcome:
     match: Match | None = None
     where: MatchField | None = None
     scope: Scope | None = None
+    title_veto: tuple[Part, ...] = ()  # the rule's ``title_none`` parts found in the headline
 
 
 def _wanted(article: Article, rule: Rule) -> tuple[tuple[MatchField, str], ...]:
@@ -242,23 +245,29 @@ def evaluate(article: Article, ruleset: RuleSet) -> tuple[Outcome, ...]:
     """One outcome per rule of ``ruleset``, in rule-set order."""
     names = ruleset.names
     cache: dict[str, FieldText] = {}
+
+    def read(text: str) -> FieldText:
+        if text not in cache:
+            cache[text] = FieldText(text, ruleset.lexicon)
+        return cache[text]
+
     outcomes = []
     for rule in ruleset.rules:
-        fields = []
-        for name, text in _wanted(article, rule):
-            if not text.strip():
+        fields = tuple((name, read(text)) for name, text in _wanted(article, rule) if text.strip())
+        if rule.title_none and article.title.strip():
+            headline = read(article.title)
+            veto = tuple(p for p in rule.title_none if headline.holds(p) and headline.part_hits(p))
+            if veto:
+                outcomes.append(Outcome(rule, fields, title_veto=veto))
                 continue
-            if text not in cache:
-                cache[text] = FieldText(text, ruleset.lexicon)
-            fields.append((name, cache[text]))
-        outcome = Outcome(rule, tuple(fields))
+        outcome = Outcome(rule, fields)
         for name, field in fields:
             if not possible(rule, field):
                 continue
             scope = find_scope(rule, field, vetoed(rule, field))
             if scope is not None:
                 found = _build(rule, field, name, scope, names)
-                outcome = Outcome(rule, tuple(fields), found, name, scope)
+                outcome = Outcome(rule, fields, found, name, scope)
                 break
         outcomes.append(outcome)
     return tuple(outcomes)

@@ -4,9 +4,10 @@
 
     explain(article, ruleset) -> tuple[RuleCheck, ...]   one per rule, in rule-set order; pure
 
-Each :class:`RuleCheck` lists every part of the rule (``all``, then ``any``, then ``none``) with
-whether it was found anywhere in the field(s) the rule reads and where (at most
-:data:`MAX_HITS`), and a one-line reason. It is computed by the same evaluation as
+Each :class:`RuleCheck` lists every part of the rule (``all``, then ``any``, then ``none``, then
+``title_none``) with whether it was found anywhere in the field(s) the rule reads (a
+``title_none`` part: in the headline) and where (at most :data:`MAX_HITS`), and a one-line
+reason. It is computed by the same evaluation as
 :func:`monitor.match.match`, so the rules it says matched are exactly the ones ``match`` returns,
 with the same :class:`~monitor.model.Match`. For a rule with a threshold the reason gives the
 score of the scope it matched in (or of its best scope: every ``all`` part, the highest score)
@@ -34,7 +35,7 @@ from monitor.model import Article, Evidence, Match, MatchField, Severity
 
 MAX_HITS = 5
 
-Group = Literal["all", "any", "none"]
+Group = Literal["all", "any", "none", "title_none"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,12 @@ def _names(parts: tuple[Part, ...]) -> str:
     return ", ".join(str(p) for p in parts)
 
 
-def _part_check(group: Group, part: Part, outcome: Outcome, names: dict[str, str]) -> PartCheck:
+def _part_check(
+    group: Group, part: Part, fields: tuple[tuple[MatchField, FieldText], ...],
+    names: dict[str, str],
+) -> PartCheck:
     hits: list[Evidence] = []
-    for name, field in outcome.fields:
+    for name, field in fields:
         hits.extend(evidence_of(field, name, field.part_hits(part), names))
     return PartCheck(group, str(part), bool(hits), tuple(hits[:MAX_HITS]))
 
@@ -125,6 +129,8 @@ def _reason(outcome: Outcome, parts: tuple[PartCheck, ...]) -> str:
     rule = outcome.rule
     if outcome.match is not None and outcome.where is not None:
         return _where(outcome.where, outcome)
+    if outcome.title_veto:
+        return f"vetoed by the headline, which holds title_none: {_names(outcome.title_veto)}"
     if not outcome.fields:
         empty = "title and body are" if rule.field == "any" else f"{rule.field} is"
         return f"nothing to read: the {empty} empty"
@@ -156,14 +162,19 @@ def _reason(outcome: Outcome, parts: tuple[PartCheck, ...]) -> str:
     return f"no {_scope_words(rule)} has {wanted}"
 
 
-def _check(outcome: Outcome, names: dict[str, str]) -> RuleCheck:
+def _check(outcome: Outcome, headline: FieldText | None, names: dict[str, str]) -> RuleCheck:
     rule = outcome.rule
     groups: tuple[tuple[Group, tuple[Part, ...]], ...] = (
         ("all", rule.all),
         ("any", rule.any),
         ("none", rule.none),
     )
-    parts = tuple(_part_check(g, p, outcome, names) for g, listed in groups for p in listed)
+    parts = tuple(
+        _part_check(g, p, outcome.fields, names) for g, listed in groups for p in listed
+    )
+    in_title: tuple[tuple[MatchField, FieldText], ...] = (
+        () if headline is None else (("title", headline),))
+    parts += tuple(_part_check("title_none", p, in_title, names) for p in rule.title_none)
     return RuleCheck(
         rule_id=rule.id,
         title=rule.title,
@@ -178,7 +189,8 @@ def _check(outcome: Outcome, names: dict[str, str]) -> RuleCheck:
 def explain(article: Article, ruleset: RuleSet) -> tuple[RuleCheck, ...]:
     """One :class:`RuleCheck` per rule of ``ruleset``, in rule-set order. Pure."""
     names = ruleset.names
-    return tuple(_check(o, names) for o in evaluate(article, ruleset))
+    headline = FieldText(article.title, ruleset.lexicon) if article.title.strip() else None
+    return tuple(_check(o, headline, names) for o in evaluate(article, ruleset))
 
 
 __all__ = ["MAX_HITS", "PartCheck", "RuleCheck", "explain"]

@@ -45,6 +45,7 @@ _RULE = {
     "all",
     "any",
     "none",
+    "title_none",
     "within",
     "field",
     "threshold",
@@ -195,7 +196,7 @@ def _check_within(entity: Entity, item: Located, into: _Collected) -> None:
 
 
 def _part(item: Located, rule_id: str, group: str, weighted: bool, into: _Collected) -> Part:
-    """One part of a rule's ``group`` (all, any or none); ``weighted``: the rule has a
+    """One part of a rule's ``group`` (all, any, none or title_none); ``weighted``: the rule has a
     threshold, so an ``all`` or ``any`` part may carry a weight."""
     if not isinstance(item.value, dict):
         raise item.error(
@@ -214,9 +215,9 @@ def _part(item: Located, rule_id: str, group: str, weighted: bool, into: _Collec
     weight = ONE
     if "weight" in fields:
         at = fields["weight"]
-        if group == "none":
+        if group in ("none", "title_none"):
             raise at.error(
-                f"rule '{rule_id}': a part of 'none' vetoes, it takes no weight ({kind}: {ref})"
+                f"rule '{rule_id}': a part of '{group}' vetoes, it takes no weight ({kind}: {ref})"
             )
         if not weighted:
             raise at.error(
@@ -272,10 +273,10 @@ def _rule(
     )
     parts: dict[str, tuple[Part, ...]] = {}
     located: list[tuple[Part, Located]] = []
-    for key in ("all", "any", "none"):
+    for key in ("all", "any", "none", "title_none"):
         listed = as_list(fields[key], f"rule '{rule_id}' {key}") if key in fields else []
         parts[key] = tuple(_part(p, rule_id, key, threshold is not None, into) for p in listed)
-        if key != "none":
+        if key in ("all", "any"):
             located.extend(zip(parts[key], listed, strict=True))
     if not parts["all"] and not parts["any"]:
         raise item.error(f"rule '{rule_id}' needs at least one part in 'all' or 'any'")
@@ -299,6 +300,7 @@ def _rule(
         field=scope,
         source=_where(item),
         threshold=threshold,
+        title_none=parts["title_none"],
     )
 
 

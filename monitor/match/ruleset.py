@@ -63,7 +63,9 @@ class Part:
 class Rule:
     """A compiled rule. ``within`` is ``None`` for one sentence, else a number of words.
     With a ``threshold``, the weights of the ``all`` and ``any`` parts found in a scope must
-    reach it there (instead of one ``any`` part being found); see :mod:`monitor.match.weights`."""
+    reach it there (instead of one ``any`` part being found); see :mod:`monitor.match.weights`.
+    A ``title_none`` part found in the article's headline vetoes the whole article for the rule:
+    an analysis, a review or an anniversary piece retells an old attack in its body."""
 
     id: str
     title: str
@@ -76,6 +78,7 @@ class Rule:
     field: Field = "any"
     source: str = ""  # "path:line" where the rule is written
     threshold: Fraction | None = None
+    title_none: tuple[Part, ...] = ()  # found in the headline: the rule matches nowhere
 
 
 @dataclass(frozen=True)
