@@ -85,6 +85,25 @@ def test_explain_a_text_file_first_line_is_the_title(tmp_path: Path) -> None:
     assert list(seen) == all_rule_ids()
 
 
+def test_explain_names_the_headline_veto(tmp_path: Path) -> None:
+    path = tmp_path / "analysis.txt"
+    path.write_text("Analysis: Attack on Tower 22 leaves Biden with few good options\n"
+                    "The drone that killed three US soldiers at Tower 22 in Jordan on Sunday "
+                    "was the first deadly strike on US forces in months.\n", encoding="utf-8")
+    result = explain(str(path), "--rules", str(shipped_rules()))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert set(verdicts(out).values()) == {"not matched"}
+    assert ("  reason: vetoed by the headline, which holds title_none: terms: not_a_report\n"
+            in out)
+    assert '  title_none found     terms: not_a_report — "Analysis" (title @0)\n' in out
+    unvetoed = tmp_path / "report.txt"
+    unvetoed.write_text(path.read_text(encoding="utf-8").replace("Analysis: ", ""),
+                        encoding="utf-8")
+    result = explain(str(unvetoed), "--rules", str(shipped_rules()))
+    assert verdicts(result.stdout)["coalition-base-attack"] == "MATCHED"
+
+
 def test_explain_a_url_allowed_by_the_config(tmp_path: Path, sample_site: Site) -> None:
     base, requests = sample_site
     config = tmp_path / "monitor.toml"

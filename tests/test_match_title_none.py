@@ -1,11 +1,13 @@
 """``title_none``: parts that, found in an article's headline, keep a rule from matching anywhere in
 the article. An analysis, a review or an anniversary piece retells an old attack in a body
 sentence that reads like news; its headline says what it is. Loaded with file and line like every
-other part; and explained."""
+other part; explained; and the shipped rules use it without losing the attack reports whose
+headlines share a word with such pieces."""
 
 from __future__ import annotations
 
 import textwrap
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ import pytest
 from monitor.errors import RuleError
 from monitor.match import RuleSet, explain, load_rules, match
 from monitor.match.examples import example_article
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RULES = """\
 entities:
@@ -37,6 +41,11 @@ BODY = "The base was quiet for months. Then rockets hit Ain al-Asad, wounding tw
 def small(tmp_path: Path, text: str = RULES) -> RuleSet:
     (tmp_path / "r.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
     return load_rules(tmp_path)
+
+
+@cache
+def shipped() -> RuleSet:
+    return load_rules(ROOT / "rules")
 
 
 def ids(text: str, title: str, rules: RuleSet) -> set[str]:
@@ -91,3 +100,47 @@ def test_a_weight_in_title_none_is_refused(tmp_path: Path) -> None:
         small(tmp_path, text)
     assert "r.yaml:15:" in str(info.value)
     assert "a part of 'title_none' vetoes, it takes no weight" in str(info.value)
+
+
+# ---------------------------------------------------------------- the shipped watchlist
+
+ATTACK = ("Two rockets struck Ain al-Asad air base in Anbar province late on Monday, wounding "
+          "several US service members, US officials said.")
+
+
+@pytest.mark.parametrize("title", [
+    "Analysis: why Iraq's militias went quiet after Tower 22",
+    "Book review: a platoon leader's memoir of the night the missiles fell",
+    "A year after Tower 22, a Georgia town remembers its fallen soldiers",
+    "Families of soldiers wounded at Ain al-Asad sue Iran in federal court",
+    "Soldiers killed in Jordan drone attack laid to rest at Arlington",
+    "Coalition holds live-fire exercise at Ain al-Asad",
+    "تحليل | كيف غيّر هجوم البرج 22 قواعد الاشتباك",
+    "بغداد تحيي الذكرى الثانية لاغتيال سليماني",
+])
+def test_shipped_rules_leave_pieces_headlined_as_no_report(title: str) -> None:
+    assert ids(ATTACK, "Rockets hit Ain al-Asad", shipped())  # the body alone alerts
+    assert ids(ATTACK, title, shipped()) == set()
+
+
+@pytest.mark.parametrize("title", [
+    "Drones target Ain al-Asad on Soleimani anniversary",
+    "Iraq opens investigation into rocket attack on Ain al-Asad",
+    "هجوم صاروخي على عين الأسد في ذكرى اغتيال سليماني",
+    "Iraqi militias threaten US troops over withdrawal timeline",
+    "Rocket attack on Ain al-Asad: what we know",
+    # a page title carrying the site's tagline or masthead
+    "Asharq Al-awsat English Middle-east and International News and Opinion from Asharq Al-awsat",
+    "Rockets hit Ain al-Asad | Breaking News, Analysis & Opinion",
+    "صواريخ على قاعدة عين الأسد - رأي اليوم",
+    "صواريخ على قاعدة عين الأسد | الرأي",
+])
+def test_shipped_rules_keep_reports_whose_headline_shares_a_word(title: str) -> None:
+    assert ids(ATTACK, title, shipped())
+
+
+def test_a_threat_made_at_a_funeral_still_alerts() -> None:
+    text = ("Kataib Hezbollah vowed at the funeral to target American forces in Iraq and said US "
+            "bases would not be safe.")
+    found = ids(text, "Thousands attend funeral of Kataib Hezbollah fighters in Baghdad", shipped())
+    assert "militia-threat" in found

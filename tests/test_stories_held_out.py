@@ -20,7 +20,7 @@ FLOORS = {
     "held-out-2019-2021.jsonl": (set(), 3, 0),
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
     # a repeat and joins the first
-    "held-out-2022-2025.jsonl": (set(), 6, 1),
+    "held-out-2022-2025.jsonl": (set(), 5, 1),
     # E16: a threat that names no target ("vows to retaliate for a US strike"); E17: Lebanon's
     # Hezbollah, which must never alert
     "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 2),
@@ -32,7 +32,7 @@ FLOORS = {
     # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
     # response the same night
     "held-out-third-2019-2022.jsonl": ({"DECOY-1"}, 2, 2),
-    "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 4, 0),
+    "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 3, 0),
     # held out from every change of the third session; C13: a US strike on a PMF base alone,
     # which the retaliation rule leaves out
     "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 2, 0),
