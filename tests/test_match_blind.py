@@ -38,7 +38,10 @@ FLOOR = {"english": (55, 54, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50
          # the fifth session's (README: "The sixth round: headlines"): genre pieces, held out
          # from the headline vetoes' first list, then used; a week's mix, held out, one word
          # list made from it; genre pieces again, held out from the second list, then used
-         "genre": (28, 24, 42, 8), "week": (24, 24, 46, 1), "genre2": (30, 28, 50, 5)}
+         "genre": (28, 24, 42, 8), "week": (24, 24, 46, 1), "genre2": (30, 28, 50, 5),
+         # a month of coverage in which every trap retells an attack: held out from the
+         # headline vetoes, then used for the background lists
+         "month": (32, 31, 48, 13)}
 # sets of whole pages as an extractor gives them: the extract stage's cleaning applies
 EXTRACTED = {"longform"}
 

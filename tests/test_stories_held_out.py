@@ -32,7 +32,7 @@ FLOORS = {
     # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
     # response the same night
     "held-out-third-2019-2022.jsonl": ({"DECOY-1"}, 2, 2),
-    "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 3, 0),
+    "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 2, 0),
     # held out from every change of the third session; C13: a US strike on a PMF base alone,
     # which the retaliation rule leaves out
     "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 2, 0),
