@@ -34,7 +34,7 @@ KEYS: dict[str, frozenset[str]] = {
     "targets.email": frozenset({"type", "host", "port", "security", "from", "to", "username",
                                 "password_env", "password_file", "timeout", "total_timeout",
                                 "ca_file"}),
-    "targets.apprise": frozenset({"type", "url_env", "url_file"}),
+    "targets.apprise": frozenset({"type", "url_env", "url_file", "total_timeout"}),
 }
 for _kind in ("console", "slack", "webhook", "email", "apprise"):  # any target: when to send
     KEYS[f"targets.{_kind}"] |= schedule.SCHEDULE_KEYS

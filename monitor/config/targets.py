@@ -99,7 +99,8 @@ def _apprise(r: Reader, env: Mapping[str, str], network: NetConfig) -> AppriseSe
         apprise_target.load_apprise()
     except ConfigError:
         raise r.error(apprise_target.INSTALL_HINT, "type") from None
-    return AppriseSettings(url=url)
+    total = r.positive("total_timeout", 120.0, most=MAX_SEND_SECONDS)
+    return AppriseSettings(url=url, total_timeout=total)
 
 
 def _email(r: Reader, env: Mapping[str, str]) -> EmailSettings:

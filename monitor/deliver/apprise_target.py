@@ -29,6 +29,12 @@ The other schemes post to the fixed endpoints of their service (discord.com, api
 Outcome: ``Apprise.notify`` answers only true or false, so false (and any exception from
 Apprise) is a **transient** ``DeliveryError``: Apprise does not tell a revoked token from an
 outage, so a permanently broken URL is retried until ``max_attempts`` / ``max_age``.
+
+Deadline: Apprise's own timeouts bound each connect and each read, not the whole send (a
+server trickling its answer holds it). The send runs in a thread, waited for at most
+``total_timeout`` seconds (at most ``MAX_SEND_SECONDS``, inside the outbox's lease); past it,
+the alert fails as transient, and while that thread still runs the target sends nothing more:
+its notification may still arrive, and a second one would be a duplicate.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import threading
 import warnings
 from types import ModuleType
 from typing import Any
@@ -121,6 +128,8 @@ class AppriseTarget:
 
     def __init__(self, name: str, settings: AppriseSettings) -> None:
         self.name = name
+        self.total_timeout = settings.total_timeout
+        self._running: threading.Thread | None = None  # a send that outlived total_timeout
         apprise = load_apprise()
         asset_options: dict[str, Any] = {}
         if hasattr(apprise.AppriseAsset, "http_redirects"):
@@ -147,11 +156,30 @@ class AppriseTarget:
 
     def send(self, alert: Alert) -> None:
         where = f"apprise target {self.name!r}"
-        try:
-            ok = self._apprise.notify(body=render_console(alert), title=render_title(alert),
-                                      body_format=self._text_format)
-        except Exception as e:  # Apprise's own failure: its message may hold the URL
-            raise DeliveryError(f"{where}: Apprise failed ({type(e).__name__})",
+        if self._running is not None and self._running.is_alive():
+            raise DeliveryError(f"{where}: an earlier send is still running past total_timeout; "
+                                "nothing more is sent until it ends", transient=True)
+        outcome: list[object] = []
+
+        def notify() -> None:
+            try:
+                outcome.append(self._apprise.notify(
+                    body=render_console(alert), title=render_title(alert),
+                    body_format=self._text_format))
+            except Exception as e:  # Apprise's own failure: its message may hold the URL
+                outcome.append(e)
+
+        thread = threading.Thread(target=notify, name=f"apprise-{self.name}", daemon=True)
+        thread.start()
+        thread.join(self.total_timeout)
+        if thread.is_alive():
+            self._running = thread
+            raise DeliveryError(f"{where}: Apprise did not finish within total_timeout "
+                                f"({self.total_timeout:g} s); retried later, not while it runs",
+                                transient=True)
+        ok = outcome[0] if outcome else False
+        if isinstance(ok, Exception):
+            raise DeliveryError(f"{where}: Apprise failed ({type(ok).__name__})",
                                 transient=True) from None
         if not ok:
             raise DeliveryError(f"{where}: the service did not accept the notification "

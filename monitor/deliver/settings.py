@@ -72,9 +72,11 @@ class EmailSettings:
 @dataclass(frozen=True)
 class AppriseSettings:
     """One Apprise URL (``discord://…``, ``tgram://…``): it carries the service's credentials,
-    so it is a secret. Checked against the scheme and host allowlist at config load."""
+    so it is a secret. Checked against the scheme and host allowlist at config load.
+    ``total_timeout`` bounds the wait for one send (at most ``MAX_SEND_SECONDS``)."""
 
     url: str = field(repr=False)
+    total_timeout: float = 120.0
 
 
 TargetSettings = (ConsoleSettings | SlackSettings | WebhookSettings | EmailSettings
