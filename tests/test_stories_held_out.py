@@ -16,7 +16,7 @@ from tests.test_cli_replay import replay
 # file: (events that never alert, at most this many duplicate alerts, at most this many stories
 # holding two events or more)
 FLOORS = {
-    "blind-2026-11-22-set2.jsonl": (set(), 2, 0),
+    "blind-2026-11-22-set2.jsonl": (set(), 1, 0),
     "held-out-2019-2021.jsonl": (set(), 3, 0),
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
     # a repeat and joins the first
@@ -27,7 +27,7 @@ FLOORS = {
     # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L09/L10: Hasakah's drone
     # attack and the US strikes answering it, joined on Hasakah by a report of the strikes;
     # L12/L14: Ain al-Asad on two days, the second told without a repeat
-    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 2, 2),
+    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 1, 2),
     # the third session's (README): A01/A02, the K-1 attack and the US strikes answering it,
     # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
     # response the same night
@@ -42,7 +42,11 @@ FLOORS = {
     "held-out-fourth.jsonl": ({"D04", "DECOY-1"}, 2, 0),
     # held out from every change of the fourth session (README). F11: Green Village, joined to
     # Conoco's story of the same night by reports that retell both
-    "held-out-fourth-final.jsonl": ({"F11", "DECOY-1"}, 7, 1),
+    "held-out-fourth-final.jsonl": ({"F11", "DECOY-1"}, 6, 1),
+    # the fifth session's (README "The same toll"): deadly attacks told many ways. G16: the
+    # dignified transfer, which joins Tower 22's story; G17: US strikes naming no group, which
+    # no rule reads; DECOY-1/2: Lebanon's Hezbollah, the Houthis on a tanker
+    "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 6, 2),
 }
 
 

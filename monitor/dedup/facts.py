@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Literal, Protocol
 
 from monitor.dedup.dates import primary_event_date
+from monitor.dedup.toll import us_dead
 from monitor.match.lead import Lead
 from monitor.match.normalise import is_arabic, normalise
 from monitor.model import Article, Match
@@ -178,6 +179,7 @@ class Facts:
     headline_sites: frozenset[str]
     arabic: bool = False  # the title and lead are in Arabic script
     repeat: bool = False  # the headline or lede says it is another attack ("a day after …")
+    dead: int | None = None  # US or coalition personnel killed, as the title and lead say
 
     @property
     def broad(self) -> bool:
@@ -262,6 +264,7 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
         tokens=tokens(sample),
         arabic=is_arabic(sample),
         repeat=bool(REPEAT.search(f"{title}\n{article.text[: lead.lede_end]}")),
+        dead=us_dead(sample),
         headline_sites=sites & {e.label for m in matches for e in m.evidence
                                 if e.field == "title" and e.kind == "entity"},
     )

@@ -44,7 +44,11 @@ story) and joins the best one that passes, else opens a story. The weighing:
   Abu Ghraib one night, Jurf al-Sakhar the next). A strike report's own day is read without the
   day of the attack it answers (:func:`monitor.dedup.dates.primary_event_date`). A threat
   report against a threat story by the same group, within a day, gets +:data:`THREATS`: one
-  statement, told by several outlets in their own words.
+  statement, told by several outlets in their own words. Attack reports whose title and lead
+  give the same count of US or coalition dead (:func:`monitor.dedup.toll.us_dead`: "3 US troops
+  killed…" / "Three U.S. service members killed…"), within a day, get +:data:`TOLL` and may
+  join without a shared place or similar wording: such deaths are rare, and each is told by
+  dozens of outlets.
 - **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
 - To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
   a focused article may join on a shared place, the same kind of event, a day in common and
@@ -81,6 +85,7 @@ from monitor.dedup.facts import (
     text_sample,
     tokens,
 )
+from monitor.dedup.toll import us_dead
 from monitor.match.lead import Lead
 from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match, Severity, StoryView, severity_rank
@@ -94,6 +99,7 @@ STRIKES = 1.5  # a US strike report and a US strike story: strike operations are
 SIMILAR = 0.15  # the wording similarity a story joined on a shared place alone needs
 THREATS = 1.0  # threats by the same group within a day: its one statement, told again
 HELD = 1.5  # a base one side names lies in a place the other names (Tower 22, northeast Jordan)
+TOLL = 2.0  # attack reports giving the same count of US dead, within a day (rare, and told alike)
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,11 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
     if strikes:
         score += STRIKES
         notes.append("both US strikes")
+    tolled = (f.dead is not None and f.cls == s_cls == "attack" and day_gap <= 1
+              and us_dead(s.text_sample) == f.dead)
+    if tolled:  # "3 US troops killed…" / "Three U.S. service members killed…" the same day
+        score += TOLL
+        notes.append(f"same toll ({f.dead} dead)")
     if f.cls == s_cls == "threat" and shared_groups and day_gap <= 1:
         score += THREATS  # one group's warning, told by several outlets the same day
         notes.append("both threats by the group")
@@ -222,8 +233,8 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
         # stands for the wording, credited as the least similar wording that passes.
         unworded = (f.arabic != is_arabic(s.text_sample) and same_day and day_gap == 0
                     and bool(shared_others - COUNTRIES))
-        worded = sim >= SIMILAR or unworded or strikes or bool(held)
-        weak = (shared_others or held) and f.cls == s_cls and day_gap <= 1 and worded
+        worded = sim >= SIMILAR or unworded or strikes or bool(held) or tolled
+        weak = (shared_others or held or tolled) and f.cls == s_cls and day_gap <= 1 and worded
         if not weak:
             return replace(weighed, veto=lambda: "no base or group in common")
         if unworded and sim < SIMILAR:
