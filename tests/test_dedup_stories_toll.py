@@ -31,6 +31,7 @@ SUN = datetime(2024, 1, 28, 14, 0, tzinfo=UTC)  # Sunday 28 January 2024, Tower 
     ("A US soldier died of wounds after the rocket attack", 1),
     ("مقتل متعاقد أمريكي وإصابة 5 عسكريين بهجوم مسيرة", 1),
     ("The US soldier killed last year was honored on Friday", None),
+    ("A US soldier who survived the attack that killed three Iraqis spoke", None),
     ("ISIS attack kills two Iraqi soldiers", None),
     ("Three US service members were wounded in the attack, which killed no one", None),
     ("Rockets hit Ain al-Asad; no casualties were reported", None),

@@ -36,8 +36,10 @@ _WHO = (r"(?:(?:us|american|coalition|army|navy|marine|air\s+force|national\s+gu
 _KILLED = re.compile(
     # "3 us troops killed", "three us service members were killed", "two us soldiers and a
     # british soldier killed": a few words between, within the sentence, none of them the
-    # wounded's ("three … were wounded in the attack, which killed no one")
-    _NUMBER + r"\s+" + _WHO + r"(?:\s+(?!wounded|injured|hurt)[^\s.;:!?]+){0,6}?"
+    # wounded's ("three … were wounded in the attack, which killed no one") nor a clause's ("a
+    # soldier who survived the attack that killed three iraqis")
+    _NUMBER + r"\s+" + _WHO
+    + r"(?:\s+(?!wounded|injured|hurt|who\b|which\b|that\b)[^\s.;:!?]+){0,6}?"
     r"\s+(?:killed|dead|died|slain)\b"
     # "kills three american soldiers", "killing 2 us troops", "killed at least three troops"
     r"|\bkill(?:s|ed|ing)?\s+(?:at\s+least\s+)?" + _NUMBER + r"\s+" + _WHO

@@ -7,11 +7,11 @@
 Each :class:`RuleCheck` lists every part of the rule (``all``, then ``any``, then ``none``, then
 ``title_none``) with whether it was found anywhere in the field(s) the rule reads (a
 ``title_none`` part: in the headline) and where (at most :data:`MAX_HITS`), and a one-line
-reason. It is computed by the same evaluation as
-:func:`monitor.match.match`, so the rules it says matched are exactly the ones ``match`` returns,
-with the same :class:`~monitor.model.Match`. For a rule with a threshold the reason gives the
-score of the scope it matched in (or of its best scope: every ``all`` part, the highest score)
-and the threshold, with the weighed parts found and missing there.
+reason. It is computed by the same evaluation as :func:`monitor.match.match`, so the rules it
+says matched are exactly the ones ``match`` returns, with the same :class:`~monitor.model.Match`.
+For a rule with a threshold the reason gives the score of the scope it matched in (or of its
+best scope: every ``all`` part, the highest score) and the threshold, with the weighed parts
+found and missing there.
 """
 
 from __future__ import annotations
