@@ -47,6 +47,8 @@ FLOORS = {
     # dignified transfer, which joins Tower 22's story; G17: US strikes naming no group, which
     # no rule reads; DECOY-1/2: Lebanon's Hezbollah, the Houthis on a tanker
     "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 6, 2),
+    # written after every change of the fifth session, replayed once and left as measured
+    "held-out-sixth.jsonl": ({"DECOY-1"}, 5, 0),
 }
 
 
