@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -226,3 +227,24 @@ def test_the_wal_is_kept_from_growing_for_good(tmp_path: Path) -> None:
 
     store = Store.open(tmp_path / "m.db")
     assert store.db.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_LIMIT
+
+
+def test_opening_an_up_to_date_database_takes_no_write_lock(tmp_path: Path) -> None:
+    """A backup or a listing opens the store while the daemon writes: with every migration
+    applied, opening reads only, so another connection's write transaction does not hold it up
+    (it used to take the write lock once per migration, and a writer committing without pause
+    could starve it past busy_timeout)."""
+    path = tmp_path / "monitor.db"
+    Store.open(path).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("PRAGMA busy_timeout = 0")
+        writer.execute("BEGIN IMMEDIATE")  # the daemon, mid-transaction
+        writer.execute("INSERT INTO _migrations VALUES ('a-write', datetime('now'))")
+        store = Store.open(path)  # would wait busy_timeout (5 s), then fail, on the lock
+        try:
+            assert store.migrate() == []
+            store.snapshot(tmp_path / "copy.db")
+        finally:
+            store.close()
+        writer.execute("ROLLBACK")
+    assert (tmp_path / "copy.db").stat().st_size > 0

@@ -166,11 +166,20 @@ class Store(NearIndex, StoryQueries, AlertQueries, SilenceQueries, RecipientQuer
                              "to touch it")
 
     def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied; return their names."""
-        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations "
-                        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        """Apply the migrations not yet applied; return their names. The applied ones are read
+        first, without the write lock: opening an up-to-date database (a backup, a listing,
+        while the daemon writes) takes no write transaction, so a busy writer cannot starve it.
+        Each pending one is checked again inside its transaction (another process may have
+        applied it meanwhile)."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                               "AND name = '_migrations'").fetchone():
+            self.db.execute("CREATE TABLE IF NOT EXISTS _migrations "
+                            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {row[0] for row in self.db.execute("SELECT name FROM _migrations")}
         applied: list[str] = []
         for name, step in MIGRATIONS:
+            if name in done:
+                continue
             rebuild = name in REBUILDS
             if rebuild:  # SQLite's table-rebuild procedure: foreign keys off, checked at the end
                 self.db.execute("PRAGMA foreign_keys = OFF")
