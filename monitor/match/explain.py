@@ -189,8 +189,13 @@ def _check(outcome: Outcome, headline: FieldText | None, names: dict[str, str]) 
 def explain(article: Article, ruleset: RuleSet) -> tuple[RuleCheck, ...]:
     """One :class:`RuleCheck` per rule of ``ruleset``, in rule-set order. Pure."""
     names = ruleset.names
-    headline = FieldText(article.title, ruleset.lexicon) if article.title.strip() else None
-    return tuple(_check(o, headline, names) for o in evaluate(article, ruleset))
+    outcomes = evaluate(article, ruleset)
+    # the headline as the evaluation read it (a rule of the title or both fields), else read here
+    headline = next((field for o in outcomes for name, field in o.fields if name == "title"),
+                    None)
+    if headline is None and article.title.strip():
+        headline = FieldText(article.title, ruleset.lexicon)
+    return tuple(_check(o, headline, names) for o in outcomes)
 
 
 __all__ = ["MAX_HITS", "PartCheck", "RuleCheck", "explain"]
