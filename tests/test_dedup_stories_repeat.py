@@ -36,3 +36,21 @@ def test_a_day_apart_without_the_words_is_the_same_event() -> None:
     p = Pipeline().feed([wednesday(),
                          rockets_next_day("Rockets and drones hit Ain al-Asad air base")])
     assert len(p.grouping()) == 1
+
+
+def test_a_day_after_the_attack_looks_back_on_the_attack_told() -> None:
+    """"…officials said on Thursday, a day after the attack": the report's own attack, not a
+    repeat (بعد يوم من الهجوم likewise); "a day after drone attack" still tells one."""
+    from monitor.dedup.facts import REPEAT
+
+    assert not REPEAT.search("US troops suffered brain injuries, officials said on Thursday, "
+                             "a day after the attack on Ain al-Asad")
+    assert not REPEAT.search("أعلن البنتاغون بعد يوم من الهجوم إصابة جنود")
+    assert REPEAT.search("Ain al-Asad targeted by rockets a day after drone attack")
+    assert REPEAT.search("بعد يوم من هجوم استهدف قاعدة عين الأسد")
+    p = Pipeline().feed([wednesday(), article(
+        "aa-thu", "US troops suffer brain injuries in Ain al-Asad drone attack",
+        "Several US troops suffered traumatic brain injuries when drones struck Ain al-Asad air "
+        "base, officials said on Thursday, a day after the attack.",
+        THU + timedelta(hours=3), "Reuters")])
+    assert len(p.grouping()) == 1, p.decisions["aa-thu"].reason

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from monitor.dedup.facts import lies_in
 from monitor.dedup.stories import entity_regions
 from monitor.model import Article
 from tests.test_dedup_stories import Pipeline, article, rules
@@ -83,8 +84,7 @@ def test_a_province_stands_for_its_country_in_a_strike_report() -> None:
 
 def test_countries_are_those_of_places_smaller_than_a_country() -> None:
     found = entity_regions(rules().entities)
-    assert found["Deir ez-Zor"] == found["deir-ez-zor"] == "Syria"
-    assert found["Anbar province"] == "Iraq"
+    assert "Syria" in lies_in("Deir ez-Zor", found) and "Iraq" in lies_in("Anbar province", found)
     assert "Syria" not in found
 
 

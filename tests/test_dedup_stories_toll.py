@@ -70,3 +70,19 @@ def test_another_toll_or_another_week_stays_apart() -> None:
     p = Pipeline().feed([flash(), taji, later])
     assert len(p.grouping()) == 3
     assert "same toll" not in p.decisions["taji"].reason + p.decisions["later"].reason
+
+
+def test_a_report_told_as_a_repeat_does_not_join_on_the_toll_it_retells() -> None:
+    """"…hit again hours after deadly drone strike": the contractor killed is the earlier
+    attack's, so the toll it gives is no sign of one event."""
+    thu = datetime(2023, 3, 23, 14, 0, tzinfo=UTC)
+    first = article("drone", "US contractor killed in drone attack on base in Syria",
+                    "A drone attack on a coalition base in Syria killed a US contractor on "
+                    "Thursday, the Pentagon said.", thu, "AP")
+    rockets = article("rockets", "Rockets target US troops in Syria again",
+                      "Rockets landed near US troops in Syria late on Thursday without causing "
+                      "injuries, hours after a strike that killed one US contractor.",
+                      thu + timedelta(hours=8), "Reuters")
+    p = Pipeline().feed([first, rockets])
+    assert len(p.grouping()) == 2, p.decisions["rockets"].reason
+    assert "same toll" not in p.decisions["rockets"].reason

@@ -25,7 +25,7 @@ def test_the_lede_names_the_province_the_headline_leaves_out() -> None:
                    "province of Dhi Qar on Wednesday, a security source told AFP.\n"
                    "Dozens of such attacks have targeted convoys in Babil and Diwaniyah.")
     # the second paragraph is background: its provinces are not the lead's
-    assert found == {"Iraq", "Dhi Qar province (Nasiriyah)"}
+    assert found == {"Southern Iraq", "Dhi Qar province (Nasiriyah)"}
 
 
 def test_a_wire_dateline_names_where_the_story_was_filed() -> None:

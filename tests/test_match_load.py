@@ -306,6 +306,27 @@ def test_a_base_lies_in_a_place(tmp_path: Path) -> None:
     assert entity is not None and entity.within == "anbar"
 
 
+def test_a_place_lies_in_a_place(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", GOOD.replace(
+        "    name: Ain al-Asad Air Base\n",
+        "    name: Ain al-Asad Air Base\n    in: anbar\n").replace(
+        "terms:\n", "  - id: anbar\n    kind: place\n    name: Anbar province\n    in: west\n"
+        "    aliases: [Anbar]\n  - id: west\n    kind: place\n    name: Western Iraq\n"
+        "    aliases: [western Iraq]\nterms:\n", 1))
+    anbar = load_rules(tmp_path).entity("anbar")
+    assert anbar is not None and anbar.within == "west"
+
+
+def test_places_in_each_other_are_an_error(tmp_path: Path) -> None:
+    """Anbar in the west and the west in Anbar: the line of the ``in`` that closes the loop."""
+    write(tmp_path, "r.yaml", GOOD.replace(
+        "terms:\n", "  - id: anbar\n    kind: place\n    name: Anbar province\n    in: west\n"
+        "    aliases: [Anbar]\n  - id: west\n    kind: place\n    name: Western Iraq\n"
+        "    in: anbar\n    aliases: [western Iraq]\nterms:\n", 1))
+    line = GOOD.split("terms:\n")[0].count("\n") + 4
+    assert_error(tmp_path, "r.yaml", line, "in: 'west' makes a loop (anbar → west → anbar)")
+
+
 @pytest.mark.parametrize("target", ["nowhere", "ain-al-asad"])
 def test_in_must_name_a_place(tmp_path: Path, target: str) -> None:
     """An unknown id, or an entity that is not a place, is an error on the line of ``in``."""

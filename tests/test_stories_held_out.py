@@ -16,18 +16,18 @@ from tests.test_cli_replay import replay
 # file: (events that never alert, at most this many duplicate alerts, at most this many stories
 # holding two events or more)
 FLOORS = {
-    "blind-2026-11-22-set2.jsonl": (set(), 1, 0),
-    "held-out-2019-2021.jsonl": (set(), 3, 0),
+    "blind-2026-11-22-set2.jsonl": (set(), 0, 0),
+    "held-out-2019-2021.jsonl": (set(), 2, 0),
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
     # a repeat and joins the first
-    "held-out-2022-2025.jsonl": (set(), 5, 1),
+    "held-out-2022-2025.jsonl": (set(), 2, 1),
     # E16: a threat that names no target ("vows to retaliate for a US strike"); E17: Lebanon's
     # Hezbollah, which must never alert
     "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 2),
     # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L09/L10: Hasakah's drone
     # attack and the US strikes answering it, joined on Hasakah by a report of the strikes;
     # L12/L14: Ain al-Asad on two days, the second told without a repeat
-    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 1, 2),
+    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 0, 2),
     # the third session's (README): A01/A02, the K-1 attack and the US strikes answering it,
     # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
     # response the same night
@@ -42,13 +42,18 @@ FLOORS = {
     "held-out-fourth.jsonl": ({"D04", "DECOY-1"}, 2, 0),
     # held out from every change of the fourth session (README). F11: Green Village, joined to
     # Conoco's story of the same night by reports that retell both
-    "held-out-fourth-final.jsonl": ({"F11", "DECOY-1"}, 6, 1),
+    "held-out-fourth-final.jsonl": ({"F11", "DECOY-1"}, 4, 1),
     # the fifth session's (README "The same toll"): deadly attacks told many ways. G16: the
     # dignified transfer, which joins Tower 22's story; G17: US strikes naming no group, which
     # no rule reads; DECOY-1/2: Lebanon's Hezbollah, the Houthis on a tanker
-    "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 6, 2),
-    # written after every change of the fifth session, replayed once and left as measured
-    "held-out-sixth.jsonl": ({"DECOY-1"}, 5, 0),
+    "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 5, 2),
+    # written after every change of the fifth session; the sixth session's places (README):
+    # H08's "death toll from US strikes" reads as the attack they answer and joins its story
+    "held-out-sixth.jsonl": ({"DECOY-1"}, 1, 1),
+    # the sixth session's (README "Parts of a country"), written before its story changes. J05:
+    # Camp Taji again, joins the story opened the day before by an Arabic report of the US
+    # strikes that reads as an attack at Taji; DECOY-1/2: Lebanon's Hezbollah, the Houthis
+    "held-out-seventh.jsonl": ({"J05", "DECOY-1", "DECOY-2"}, 5, 2),
 }
 
 

@@ -34,8 +34,9 @@ from monitor.match.normalise import is_arabic, normalise
 from monitor.model import Article, Match
 
 __all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_kinds",
-           "entity_regions", "event_class", "facts", "local_places", "main_class", "similarity",
-           "split", "text_sample", "tokens", "told"]
+           "entity_regions", "event_class", "facts", "finest", "lies_in", "local_places",
+           "main_class", "overlap", "parts", "similarity", "split", "text_sample", "tokens",
+           "told"]
 
 # The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
 # little to stand for the words that two reports in two scripts cannot share.
@@ -45,11 +46,16 @@ NO_LEAD = Lead(frozenset())
 LEAD_WORDS = 60  # words of the text after the title in the sample
 
 # A headline or lede that tells a repeat: "the second attack on the base in as many days",
-# "Ain al-Asad targeted again", "a day after drone attack foiled", للمرة الثانية, مجددا.
+# "Ain al-Asad targeted again", "a day after drone attack foiled", للمرة الثانية, مجددا. Not "a
+# day after the attack" (بعد يوم من الهجوم): that is the attack the report tells, looked back on
+# ("…troops suffered brain injuries, officials said on Sunday, a day after the attack").
+_THE_ATTACK = (r"(?!\s+the\s+(?:attack|strike|barrage|assault|bombardment|raid)\b"
+               r"|\s+(?:ال|بال)(?:هجوم|استهداف|قصف|ضربة|اعتداء)(?!\w))")
 REPEAT = re.compile(
     r"\b(?:second|third|fourth|another|new|fresh)\s+(?:such\s+)?(?:attack|strike|barrage|rocket"
-    r"|drone)|\bagain\b|\b(?:a|one)\s+day\s+after\b|\bfor\s+the\s+second\s+time\b"
-    r"|للمرة\s+الثانية|مجدد|من\s+جديد|هجوم\s+جديد|ثاني\s+هجوم|الثاني\s+من\s+نوعه|بعد\s+يوم\s+من",
+    r"|drone)|\bagain\b|\b(?:a|one)\s+day\s+after\b" + _THE_ATTACK + r"|\bfor\s+the\s+second"
+    r"\s+time\b|للمرة\s+الثانية|مجدد|من\s+جديد|هجوم\s+جديد|ثاني\s+هجوم|الثاني\s+من\s+نوعه"
+    r"|بعد\s+يوم\s+من" + _THE_ATTACK,
     re.I,
 )
 
@@ -86,19 +92,52 @@ def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
 
 def entity_regions(entities: Iterable[NamedEntity]) -> dict[str, str]:
     """``{id: region, name: region}``: the canonical name of the place each base or place lies
-    in. A base lies in the place its ``in`` names (Ain al-Asad in Anbar province), a place
-    smaller than a country in the place of :data:`COUNTRIES` with its country code (Deir ez-Zor
-    in Syria): ``assign(..., regions=entity_regions(ruleset.entities))``."""
+    in. A base or place lies in the place its ``in`` names (Ain al-Asad in Anbar province, Anbar
+    in western Iraq), any other place smaller than a country in the place of :data:`COUNTRIES`
+    with its country code (western Iraq in Iraq, Deir ez-Zor in Syria): ``assign(...,
+    regions=entity_regions(ruleset.entities))``; :func:`lies_in` follows the chain."""
     listed = list(entities)
     names = {e.id: e.name for e in listed if e.kind == "place"}
     country = {e.country: e.name for e in listed if e.kind == "place" and e.name in COUNTRIES}
     regions: dict[str, str] = {}
     for e in listed:
-        if e.kind == "base" and e.within in names:
+        if e.kind in ("base", "place") and e.within in names:
             regions[e.id] = regions[e.name] = names[e.within]
         elif e.kind == "place" and e.name not in COUNTRIES and e.country in country:
             regions[e.id] = regions[e.name] = country[e.country]
     return regions
+
+
+def lies_in(name: str, regions: Mapping[str, str]) -> frozenset[str]:
+    """Every place ``name`` lies in, by ``regions`` (:func:`entity_regions`): Ain al-Asad in
+    Anbar province, western Iraq and Iraq."""
+    found: list[str] = []
+    while (name := regions.get(name, "")) and name not in found:
+        found.append(name)
+    return frozenset(found)
+
+
+def parts(regions: Mapping[str, str], kinds: Mapping[str, str]) -> frozenset[str]:
+    """The parts of a country that hold provinces ("western Iraq", "eastern Syria"): naming one
+    is naming its country too, as naming a province (an attack's, two of which are two events)
+    is not."""
+    return frozenset(r for p, r in regions.items()
+                     if kinds.get(p) == "place" and r not in COUNTRIES)
+
+
+def finest(places: Iterable[str], regions: Mapping[str, str]) -> frozenset[str]:
+    """``places`` but those that hold another of them (Dhi Qar, not also southern Iraq)."""
+    listed = set(places)
+    held = {r for p in listed for r in lies_in(p, regions)}
+    return frozenset(p for p in listed if p not in held)
+
+
+def overlap(here: Iterable[str], there: Iterable[str], regions: Mapping[str, str]) -> bool:
+    """Whether a place of ``here`` is a place of ``there``, or lies in one, or holds one
+    (Anbar and western Iraq; not Anbar and Baghdad, nor Deir ez-Zor and Hasakah)."""
+    theirs = set(there)
+    return any(p in theirs or lies_in(p, regions) & theirs
+               or any(p in lies_in(q, regions) for q in theirs) for p in here)
 
 
 _WORD = re.compile(r"[^\W\d_]{3,}|\d+")
@@ -211,14 +250,17 @@ def in_lead(m: Match, lead: Lead) -> bool:
     return any(e.field == "title" or e.start < lead.lede_end for e in m.evidence)
 
 
-def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str]) -> list[Match]:
+def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str],
+         regions: Mapping[str, str] | None = None) -> list[Match]:
     """The matches that tell the lead's event. Outside the headline and lede, a match that
     names only other bases than the lead's ("…and two rockets hit Balad air base" in a report
     of the embassy attack) or, naming no base, is placed only elsewhere than the lead's
     provinces and towns ("Earlier on Tuesday, another convoy was hit in Muthanna. Ashab al-Kahf
     claimed…") tells another event, and its names are not this story's. A base named later
     when the lead names none stays: the headline may say only "western Iraq"."""
-    where = local_places(lead.places, kinds)
+    regions = regions or {}
+    where = finest(local_places(lead.places, kinds)  # the lead's places, and its bases'
+                   | {p for b in lead.bases for p in lies_in(b, regions)} - COUNTRIES, regions)
     kept = []
     for m in matches:
         bases = {e for e in m.entities if kinds.get(e) == "base"}
@@ -228,7 +270,7 @@ def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str]) -> list
         elif bases:
             if not lead.bases or bases & lead.bases:
                 kept.append(m)
-        elif not where or not places or places & where:
+        elif not where or not places or overlap(places, where, regions):
             kept.append(m)
     return kept or list(matches)
 
@@ -243,12 +285,13 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
     kind = [m for m in matches if event_class(m.rule_id, m.tags) == cls]
     # the names of the article's kind of event: a strike's report retells the attack it
     # answers ("…killed in a March 11 rocket attack on Camp Taji"), and that base is not its
-    mine = told(kind, lead, kinds)
+    mine = told(kind, lead, kinds, regions)
     sites, groups, others = split((e for m in mine for e in m.entities), kinds)
     others |= {p for p in lead.places if kinds.get(p, "place") == "place"}
-    if cls == "strike" and regions:  # the country of a strike's province: another report
-        # may name only the country
-        others |= {regions[p] for p in local_places(others, kinds) if p in regions}
+    if regions:  # the country of a part of it ("western Iraq": Iraq), and of a strike's
+        # province: another report may name only the country
+        named = local_places(others, kinds) if cls == "strike" else others & parts(regions, kinds)
+        others |= {c for p in named for c in lies_in(p, regions) if c in COUNTRIES}
     if cls == "attack" and len(lead.bases) == 1:  # the base the lede says was hit
         sites |= {b for b in lead.bases if kinds.get(b) == "base"}
     title = article.title or article.entry.title

@@ -20,11 +20,14 @@ story) and joins the best one that passes, else opens a story. The weighing:
   another convoy was hit in Muthanna") is background and lends none. The same base (+3; +2
   from an article naming three bases or more);
   the same named militia or armed group (+1.5: umbrella claimants claim many attacks); the same
-  town, province or force (+0.5). Both naming bases, none in common: a different event (veto):
-  two bases hit the same night are two stories. A base one side names that lies in a place the
-  other names (the rules' ``in``: Ain al-Asad in Anbar; Tower 22 on the Jordan–Syria
-  border, "northeast Jordan"), within a day: +:data:`HELD`, and it may join without
-  similar wording (a first flash that names only the province, then the claim naming the base).
+  town, province or force (+0.5), a province counting as the part of its country that holds it
+  ("southern Iraq" and Diwaniyah) when that side names nothing smaller there. Both naming
+  bases, none in common: a different event (veto): two bases hit the same night are two
+  stories. A base one side names that lies in every place the other names (the rules' ``in``,
+  followed from place to place: Ain al-Asad in Anbar, in western Iraq; Tower 22 on the
+  Jordan–Syria border, "northeast Jordan"), within a day: +:data:`HELD`, and it may join
+  without similar wording (a first flash that names only the province, then the claim naming
+  the base).
 - **day of the event** (:func:`monitor.dedup.dates.primary_event_date`, the day named nearest the
   matcher's evidence): both known and equal +2, a day apart +1 ("late Monday" / "overnight"), two
   days or more apart: a different event (veto): attacks on Ain al-Asad in 2019, 2023 and 2024,
@@ -48,13 +51,14 @@ story) and joins the best one that passes, else opens a story. The weighing:
   give the same count of US or coalition dead (:func:`monitor.dedup.toll.us_dead`: "3 US troops
   killed…" / "Three U.S. service members killed…"), within a day, get +:data:`TOLL` and may
   join without a shared place or similar wording: such deaths are rare, and each is told by
-  dozens of outlets.
+  dozens of outlets (not a report that tells a repeat: its toll is the earlier attack's).
 - **wording**: +4 × the Jaccard similarity of the content words of title and lead (at most +2).
 - To join, a story needs a score of :data:`JOIN` and the same base or group; without either,
   a focused article may join on a shared place, the same kind of event, a day in common and
-  similar wording (similarity ≥ 0.15; between an Arabic and a Latin-script report, whose words
-  cannot be compared, the same event day read in both instead, and a shared place smaller than
-  a country), and then only the clear best (by :data:`MARGIN`).
+  similar wording (similarity ≥ 0.15; or the same event day read in both and a shared place
+  smaller than a country: an Arabic and a Latin-script report share no words, a flash and the
+  Pentagon's account few; in one script, not for a report that tells a repeat), and then only
+  the clear best (by :data:`MARGIN`).
 - **round-ups**: an article naming three bases or more (a weekly summary) joins only a story
   of a base its headline names, on the same day (±1), and then adds only what it shares to
   the story's keys (:attr:`StoryDecision.sites` …), so it cannot glue stories together. A
@@ -78,8 +82,11 @@ from monitor.dedup.facts import (
     entity_regions,
     event_class,
     facts,
+    finest,
+    lies_in,
     local_places,
     main_class,
+    overlap,
     similarity,
     split,
     text_sample,
@@ -160,7 +167,7 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
     if shared_groups := f.groups & s_groups:
         score += 1.5
         notes.append(f"same group ({_names(shared_groups)})")
-    if shared_others := f.others & s_others:
+    if shared_others := _common_places(f.others, s_others, regions, f.sites, s_sites):
         score += 0.5
         notes.append(f"same place ({_names(shared_others)})")
     day_gap, same_day = 99, False
@@ -191,7 +198,7 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
         notes.append(f"{f.cls} vs {s_cls}")
     strikes = f.cls == s_cls == "strike"
     here, there = local_places(f.others, kinds), local_places(s_others, kinds)
-    if strikes and here and there and not here & there:
+    if strikes and here and there and not overlap(here, there, regions):
         if day_gap:  # another day, another province: another operation
             return _Weighed(s, 0.0, tuple(notes), lambda: f"US strikes in other places "
                             f"({_names(here)} / {_names(there)}) on another day",
@@ -201,7 +208,7 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
         score += STRIKES
         notes.append("both US strikes")
     tolled = (f.dead is not None and f.cls == s_cls == "attack" and day_gap <= 1
-              and us_dead(s.text_sample) == f.dead)
+              and not f.repeat and us_dead(s.text_sample) == f.dead)
     if tolled:  # "3 US troops killed…" / "Three U.S. service members killed…" the same day
         score += TOLL
         notes.append(f"same toll ({f.dead} dead)")
@@ -224,23 +231,47 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
     if not weighed.anchored:
         # A base one side names lies in a place the other names, within a day: the first
         # report's "a base in Anbar" and the next one's Ain al-Asad.
-        held = ({b for b in f.sites if regions.get(b) in there}
-                | {b for b in s_sites if regions.get(b) in here}) if day_gap <= 1 else set()
+        held = ({b for b in f.sites if _placed(b, there, regions)}
+                | {b for b in s_sites if _placed(b, here, regions)}) if day_gap <= 1 else set()
         if held:
             weighed = replace(weighed, score=round(weighed.score + HELD, 2),
                               notes=(*weighed.notes, f"base in a place named ({_names(held)})"))
-        # An Arabic report and an English one share no words: the same event day read in both
-        # stands for the wording, credited as the least similar wording that passes.
-        unworded = (f.arabic != is_arabic(s.text_sample) and same_day and day_gap == 0
-                    and bool(shared_others - COUNTRIES))
+        # The same place smaller than a country and the same event day, read in both, stand for
+        # the wording, credited as the least similar wording that passes: an Arabic report and
+        # an English one share no words, a flash and the Pentagon's account few. Not for a
+        # report that tells a repeat ("hit again") in the same script.
+        other_script = f.arabic != is_arabic(s.text_sample)
+        unworded = (same_day and day_gap == 0 and bool(shared_others - COUNTRIES)
+                    and (other_script or not f.repeat))
         worded = sim >= SIMILAR or unworded or strikes or bool(held) or tolled
         weak = (shared_others or held or tolled) and f.cls == s_cls and day_gap <= 1 and worded
         if not weak:
             return replace(weighed, veto=lambda: "no base or group in common")
         if unworded and sim < SIMILAR:
+            why = "another script" if other_script else "same place"
             weighed = replace(weighed, score=round(weighed.score + 4.0 * SIMILAR, 2),
-                              notes=(*weighed.notes, "another script: same event day"))
+                              notes=(*weighed.notes, f"{why}: same event day"))
     return weighed
+
+
+def _common_places(mine: frozenset[str], theirs: frozenset[str], regions: Mapping[str, str],
+                   my_bases: frozenset[str], their_bases: frozenset[str]) -> frozenset[str]:
+    """The places both name, and a place one names that lies in a part of a country the other
+    names and names nothing smaller in, its bases' places included ("south Iraq" and Diwaniyah:
+    the smaller is kept; not "south Iraq, Nasiriyah" and Diwaniyah, nor "eastern Syria" at a
+    base of Deir ez-Zor and Hasakah). Countries count only when both name them."""
+    a, b = ((finest(names | {p for s in bases for p in lies_in(s, regions)}, regions)
+             - COUNTRIES) for names, bases in ((mine, my_bases), (theirs, their_bases)))
+    inner = {p for one, other in ((a, b), (b, a)) for p in one
+             if (lies_in(p, regions) - COUNTRIES) & other}
+    return ((mine & theirs & COUNTRIES) | (a & b) | frozenset(inner)) & (mine | theirs)
+
+
+def _placed(base: str, places: frozenset[str], regions: Mapping[str, str]) -> bool:
+    """Whether ``places`` (smaller than a country) are all places ``base`` lies in: "a base in
+    western Iraq" and Ain al-Asad, not "a base in Hasakah, north-east Syria" and a base of Deir
+    ez-Zor."""
+    return bool(places) and places <= lies_in(base, regions)
 
 
 def _order(w: _Weighed) -> tuple[float, int, float, int]:

@@ -185,7 +185,8 @@ def _entity(item: Located, into: _Collected) -> None:
 
 
 def _check_within(entity: Entity, item: Located, into: _Collected) -> None:
-    """An entity's ``in`` names a place entity (a base lies in a province)."""
+    """An entity's ``in`` names a place entity (a base lies in a province, a province in a part
+    of the country), and following ``in`` from place to place never comes back."""
     if entity.within is None:
         return
     where = item.value["in"] if isinstance(item.value, dict) else item
@@ -193,6 +194,13 @@ def _check_within(entity: Entity, item: Located, into: _Collected) -> None:
     if place is None or place[0].kind != "place":
         raise where.error(f"entity '{entity.id}' in: '{entity.within}' is not the id of a "
                           "place entity")
+    chain = [entity.id]  # a place in a place…: never back to where it started
+    while place is not None and place[0].id not in chain:
+        chain.append(place[0].id)
+        place = into.entities.get(place[0].within or "")
+    if place is not None:
+        loop = " → ".join([*chain, place[0].id])
+        raise where.error(f"entity '{entity.id}' in: '{entity.within}' makes a loop ({loop})")
 
 
 def _part(item: Located, rule_id: str, group: str, weighted: bool, into: _Collected) -> Part:
