@@ -133,6 +133,10 @@ def test_a_wire_dateline_is_the_day_of_filing() -> None:
     text = ("WASHINGTON/BAGHDAD, Feb 26 (Reuters) - The United States carried out air strikes in "
             "Syria on Thursday against facilities belonging to Iran-backed militia.")
     assert event_dates(text, datetime(2021, 2, 26, 8, 0, tzinfo=UTC)) == (date(2021, 2, 25),)
+    # in Arabic: the dateline's day is the filing's, the lede's the event's
+    text = ("بغداد - 27 أيار: انفجرت عبوة ناسفة على رتل للتحالف في محافظة بابل يوم 26 أيار، "
+            "بحسب مصدر أمني.")
+    assert primary_event_date(text, published) == date(2021, 5, 26)
     # a date after a city in running text is not a dateline
     text = "Rockets hit BAGHDAD, May 27 - the second attack in a week."
     assert event_dates(text, published) == (date(2021, 5, 27),)

@@ -35,6 +35,14 @@ def test_a_wire_dateline_names_where_the_story_was_filed() -> None:
                        f"{dateline}A roadside bomb struck a convoy of trucks carrying supplies "
                        "for the coalition in Babil province on Wednesday.")
         assert found == {"Babil province"}, dateline
+    for dateline in ("بغداد - 27 أيار: ", "بغداد (رويترز) - ", "بغداد/ شفق نيوز/ ",
+                     "أربيل - "):
+        found = places("", f"{dateline}انفجرت عبوة ناسفة على رتل ينقل معدات التحالف الدولي في "
+                           "محافظة بابل صباح اليوم الأربعاء.")
+        assert found == {"Babil province"}, dateline
+    # an Arabic sentence naming a place in its opening words, with no dash, is no dateline
+    assert places("", "أفاد مصدر أمني في بغداد بسقوط صواريخ على قاعدة فكتوريا قرب المطار "
+                      "مساء اليوم.") == {"Baghdad"}
     # a sentence that starts with a place, or with an acronym in capitals, is no dateline
     found = places("", "Rockets hit Erbil - the second attack in a week - and wounded two "
                        "contractors, officials said.")

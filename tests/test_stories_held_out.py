@@ -46,7 +46,7 @@ FLOORS = {
     # the fifth session's (README "The same toll"): deadly attacks told many ways. G16: the
     # dignified transfer, which joins Tower 22's story; G17: US strikes naming no group, which
     # no rule reads; DECOY-1/2: Lebanon's Hezbollah, the Houthis on a tanker
-    "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 5, 2),
+    "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 4, 2),
     # written after every change of the fifth session; the sixth session's places (README):
     # H08's "death toll from US strikes" reads as the attack they answer and joins its story
     "held-out-sixth.jsonl": ({"DECOY-1"}, 1, 1),

@@ -164,12 +164,19 @@ def _add(spans: list[tuple[int, int]], t: str, start: int, end: int) -> None:
 # "BAGHDAD, May 27 (Reuters) - ", "ERBIL, Kurdistan Region — ", "DEIR EZ-ZOR, Syria (North
 # Press) – ", "Shafaq News/ ", "Baghdad (AFP) - ": a first word in capitals (three letters or
 # more, not an acronym such as ISIS) or an agency in brackets, at most 60 characters, ending in
-# a dash or a slash.
+# a dash or a slash. In Arabic (no capitals): one or two words, an agency in brackets, then a
+# dash or a slash, a day and month and a colon or dash, an agency and a slash ("واشنطن - 24
+# مارس: ", "بغداد (رويترز) - ", "بغداد/ شفق نيوز/ ", "دمشق - سانا - "): an Arabic sentence does
+# not open with a dash after its second word.
+_AR = "\u0621-\u064a"
 _DATELINE = re.compile(
     r"\s*(?:(?!(?:ISIS|NATO|CENTCOM|IRGC|PMF)\b)[A-Z]{2}[A-Z'’.\-]+(?:\s+[A-Z][A-Z'’.\-]+)*\b"
     r"[^\n]{0,50}?\s[-–—]\s"
     r"|[A-Z][\w'’.\- ]{0,40}\([^()\n]{1,40}\)\s*[-–—:]\s"
-    r"|[A-Z][\w'’.\- ]{0,30}/\s)"
+    r"|[A-Z][\w'’.\- ]{0,30}/\s"
+    rf"|[{_AR}]{{3,}}(?:\s[{_AR}]{{2,}})?\s*(?:\([^()\n]{{1,30}}\)\s*)?[-–—/]"
+    rf"(?:\s*\d{{1,2}}\s+[{_AR}]+(?:\s+\d{{4}})?\s*[:،\-–—]"
+    rf"|\s*[{_AR}]+(?:\s[{_AR}]+)?\s*[/\-–—])?\s)"
 )
 
 
