@@ -20,10 +20,13 @@ FLOORS = {
     "held-out-2019-2021.jsonl": (set(), 2, 0),
     # H02/H03: Reuters' report of the second attack on Ain al-Asad, a day later, says nothing of
     # a repeat and joins the first
-    "held-out-2022-2025.jsonl": (set(), 2, 1),
-    # E16: a threat that names no target ("vows to retaliate for a US strike"); E17: Lebanon's
+    # H14: Nujaba's statement on its commander's killing reads as the US strike ("عدوان أمريكي"),
+    # the first report of it as an attack (its background), so the two open a story each
+    "held-out-2022-2025.jsonl": (set(), 3, 1),
+    # E15: the US strike that killed Nujaba's commander, alerted first by Nujaba's statement on
+    # it ("…إثر عدوان أمريكي", labelled E16, the threat that names no target); E17: Lebanon's
     # Hezbollah, which must never alert
-    "held-out-2019-2025.jsonl": ({"E16", "E17"}, 4, 2),
+    "held-out-2019-2025.jsonl": ({"E15", "E17"}, 4, 2),
     # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L09/L10: Hasakah's drone
     # attack and the US strikes answering it, joined on Hasakah by a report of the strikes;
     # L12/L14: Ain al-Asad on two days, the second told without a repeat
@@ -35,7 +38,7 @@ FLOORS = {
     "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 2, 0),
     # held out from every change of the third session; C13: a US strike on a PMF base alone,
     # which the retaliation rule leaves out
-    "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 2, 0),
+    "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 0, 0),
     # the fourth session's (README), held out from its story changes; D04: a US strike whose
     # Pentagon statement reads as the Erbil attack it answers (old, so stale), the other
     # reports matching no rule
