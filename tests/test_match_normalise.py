@@ -56,6 +56,16 @@ def test_possessive_is_split_but_inner_apostrophe_dropped() -> None:
     assert normalise("Sayyid al-Shuhada’ Brigades") == "sayyid al shuhada brigades"
 
 
+def test_quotes_read_as_spaces() -> None:
+    """A quoted name is the name: قاعدة "حرير" is قاعدة حرير, and the map still points back."""
+    assert normalise('قاعدة "حرير" الأمريكية') == "قاعده حرير الامريكيه"
+    assert normalise("the «Victory» base") == normalise("the “Victory” base") == "the victory base"
+    text = 'hit the "Victory" base'
+    folded, origin = normalise_with_map(text)
+    assert folded == "hit the victory base"
+    assert text[origin[folded.index("victory")]] == "V"
+
+
 def test_map_points_back_into_the_original() -> None:
     text = "Rockets hit Ain Al-Asad’s runway."
     folded, origin = normalise_with_map(text)
@@ -115,6 +125,13 @@ def test_ain_al_asad_spellings(text: str) -> None:
         ("قصفت قاعدة حرير", "harir", "base"),
         ("قاعدة الحرير", "harir", "base"),
         ("قاعدة التنف", "al-tanf", "base"),
+        # a name in quotes, and a town's base as the militias' claims and the Arab press name it
+        ('استهداف قاعدة "رميلان" الأميركية', "rumeilan", "base"),
+        ("قاعدة الاحتلال الأمريكي “حرير” في أربيل", "harir", "base"),
+        ("قاعدة الاحتلال الأميركية في الشدادي", "shaddadi", "base"),
+        ("القاعدة الأمريكية بمدينة الشدادي", "shaddadi", "base"),
+        ("قاعدة للتحالف الدولي في الشدادي", "shaddadi", "base"),
+        ("the «Victory» base near Baghdad airport", "victory-base", "base"),
         ("the K-1 air base near Kirkuk", "k1", "base"),
         ("the K1 military base", "k1", "base"),
         ("a drone hit Tower 22", "tower-22", "base"),

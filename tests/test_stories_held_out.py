@@ -57,6 +57,14 @@ FLOORS = {
     # Camp Taji again, joins the story opened the day before by an Arabic report of the US
     # strikes that reads as an attack at Taji; DECOY-1/2: Lebanon's Hezbollah, the Houthis
     "held-out-seventh.jsonl": ({"J05", "DECOY-1", "DECOY-2"}, 5, 2),
+    # written after the seventh was used and replayed once, at 6d75ff1 and after the places
+    # and the strikes' "aggression": held out from the whole session (README)
+    "held-out-eighth.jsonl": ({"DECOY-1", "DECOY-2"}, 3, 0),
+    # held out from the same changes, then used for the bases named as the claims name them
+    # (README). M03: Camp Taji again, joins the story the Joint Operations Command's statement on
+    # the US strikes opened (as J05 in the seventh); M12: the US strikes at Jurf al-Sakhar, joined
+    # to the AC-130's strike on the night of the attack they answer
+    "held-out-ninth.jsonl": ({"M03", "M12", "DECOY-1", "DECOY-2"}, 4, 2),
 }
 
 

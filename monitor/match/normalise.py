@@ -2,7 +2,8 @@
 
 Both sides go through :func:`normalise`: Unicode NFKC, casefold, combining marks (Latin accents,
 Arabic harakat) stripped, Arabic letter variants unified (أ إ آ ٱ → ا, ى → ي, ة → ه, tatweel
-dropped, Persian ی ک → ي ك, Arabic-Indic digits → 0-9), apostrophes, quotes and dashes unified,
+dropped, Persian ی ک → ي ك, Arabic-Indic digits → 0-9), apostrophes and dashes unified, quotes
+read as spaces (قاعدة "حرير" is قاعدة حرير: the press quotes a base's name),
 "U.S." and "United States" → "us", apostrophes inside words dropped ("kata'ib" → "kataib",
 but "iraq's" → "iraq s"), hyphens → spaces ("al-asad" → "al asad"), "airbase" → "air base",
 whitespace collapsed.
@@ -50,7 +51,7 @@ def _fold_char(ch: str) -> str:
     if ch in _APOSTROPHES:
         return "'"
     if ch in _QUOTES:
-        return '"'
+        return " "  # a quoted name is the name: قاعدة "حرير", the "Victory" base
     if ch in _DASHES:
         return "-"
     if ch in _ZERO_WIDTH:
