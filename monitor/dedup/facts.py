@@ -256,8 +256,10 @@ def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str],
     names only other bases than the lead's ("…and two rockets hit Balad air base" in a report
     of the embassy attack) or, naming no base, is placed only elsewhere than the lead's
     provinces and towns ("Earlier on Tuesday, another convoy was hit in Muthanna. Ashab al-Kahf
-    claimed…") tells another event, and its names are not this story's. A base named later
-    when the lead names none stays: the headline may say only "western Iraq"."""
+    claimed…") tells another event, and its names are not this story's. The lead's places are
+    its smallest ones, its bases' provinces counted, and a place lying in one of them or holding
+    one is no elsewhere ("western Iraq", then Anbar; not Green Village, then Hasakah). A base
+    named later when the lead names none stays: the headline may say only "western Iraq"."""
     regions = regions or {}
     where = finest(local_places(lead.places, kinds)  # the lead's places, and its bases'
                    | {p for b in lead.bases for p in lies_in(b, regions)} - COUNTRIES, regions)

@@ -229,8 +229,8 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
         return replace(weighed, veto=lambda: f"a round-up of {len(s_sites)} bases; a report "
                        "of one event opens its own story")
     if not weighed.anchored:
-        # A base one side names lies in a place the other names, within a day: the first
-        # report's "a base in Anbar" and the next one's Ain al-Asad.
+        # A base one side names lies in every place the other names, within a day: the first
+        # report's "a base in Anbar" (or "in western Iraq") and the next one's Ain al-Asad.
         held = ({b for b in f.sites if _placed(b, there, regions)}
                 | {b for b in s_sites if _placed(b, here, regions)}) if day_gap <= 1 else set()
         if held:
