@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.dedup.facts import lies_in
+import pytest
+
+from monitor.dedup.facts import lies_in, tells_strikes
 from monitor.dedup.stories import entity_regions
 from monitor.model import Article
 from tests.test_dedup_stories import Pipeline, article, rules
@@ -95,3 +97,50 @@ def test_an_attack_report_gains_no_country() -> None:
         "A drone attacked a US-led coalition base in Hasakah countryside on Monday, wounding "
         "two US soldiers.", MON, "North Press"))
     assert "Syria" not in decision.entities
+
+
+WED = datetime(2020, 3, 11, 19, 0, tzinfo=UTC)  # Wednesday 11 March 2020, Camp Taji
+
+
+def taji(key: str, at: datetime, title: str) -> Article:
+    return article(key, title, f"Around 30 rockets struck Camp Taji north of Baghdad on "
+                   f"{at:%A}, wounding several coalition service members.", at, "Reuters")
+
+
+def army_statement() -> Article:
+    """The Iraqi army's statement on the US strikes: its headline tells them, its last sentence
+    the attack they answer (which is what the rules read)."""
+    return article("joc", "Iraqi army says US strikes killed soldiers, police and a civilian",
+                   "The Joint Operations Command said on Friday that US airstrikes at dawn hit "
+                   "army, police and PMF positions in Jurf al-Sakhar and at Karbala's airport, "
+                   "killing three soldiers, two policemen and a civilian worker. It called the "
+                   "strikes an aggression. The US side justified them as a response to the rocket "
+                   "attack on Camp Taji that wounded coalition troops.",
+                   WED + timedelta(days=1, hours=13), "INA")
+
+
+def test_a_report_headlined_on_us_strikes_tells_the_strikes_not_the_attack_it_answers() -> None:
+    """The army's statement names Camp Taji only as the attack the strikes answered: it takes no
+    base from it, so the second attack on Taji, on Saturday, is not joined to it."""
+    p = Pipeline().feed([taji("first", WED, "Rockets hit Iraq's Taji base hosting US troops"),
+                         army_statement(),
+                         taji("second", WED + timedelta(days=3),
+                              "Rockets strike Camp Taji base housing coalition troops")])
+    assert "strike" in p.decisions["joc"].reason.split(";")[0], p.decisions["joc"].reason
+    assert "Camp Taji" not in p.decisions["joc"].reason.split(";")[0]
+    groups = p.grouping()
+    assert not any({"joc", "second"} <= g for g in groups), groups
+    assert not any({"first", "second"} <= g for g in groups), groups
+
+
+@pytest.mark.parametrize(("title", "strikes"), [
+    ("Iraqi army says US strikes killed soldiers, police and a civilian", True),
+    ("العمليات المشتركة: القصف الأمريكي أودى بحياة عسكريين ومدني", True),
+    ("Iraq militia death toll from U.S. air strikes rises to 25", True),
+    ("US drone strike kills Kataib Hezbollah commander in Baghdad", True),
+    ("U.S. forces in Syria come under rocket attack, day after U.S. strikes on militias", False),
+    ("غارات أمريكية على القائم بعد قصف قاعدة عين الأسد", False),
+    ("Rockets hit Iraq's Taji base hosting US troops", False),
+])
+def test_a_headline_tells_us_strikes_and_no_attack(title: str, strikes: bool) -> None:
+    assert tells_strikes(title) is strikes

@@ -27,10 +27,11 @@ FLOORS = {
     # it ("…إثر عدوان أمريكي", labelled E16, the threat that names no target); E17: Lebanon's
     # Hezbollah, which must never alert
     "held-out-2019-2025.jsonl": ({"E15", "E17"}, 4, 2),
-    # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L09/L10: Hasakah's drone
-    # attack and the US strikes answering it, joined on Hasakah by a report of the strikes;
-    # L12/L14: Ain al-Asad on two days, the second told without a repeat
-    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 0, 2),
+    # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L12/L14: Ain al-Asad on
+    # two days, the second told without a repeat. L10: "Death toll of US airstrikes…", a strike
+    # report since the sixth session, opens a story of its own beside the strikes' (before, it
+    # joined the attack they answered)
+    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 1, 1),
     # the third session's (README): A01/A02, the K-1 attack and the US strikes answering it,
     # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
     # response the same night
@@ -49,22 +50,18 @@ FLOORS = {
     # the fifth session's (README "The same toll"): deadly attacks told many ways. G16: the
     # dignified transfer, which joins Tower 22's story; G17: US strikes naming no group, which
     # no rule reads; DECOY-1/2: Lebanon's Hezbollah, the Houthis on a tanker
-    "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 4, 2),
-    # written after every change of the fifth session; the sixth session's places (README):
-    # H08's "death toll from US strikes" reads as the attack they answer and joins its story
-    "held-out-sixth.jsonl": ({"DECOY-1"}, 1, 1),
-    # the sixth session's (README "Parts of a country"), written before its story changes. J05:
-    # Camp Taji again, joins the story opened the day before by an Arabic report of the US
-    # strikes that reads as an attack at Taji; DECOY-1/2: Lebanon's Hezbollah, the Houthis
-    "held-out-seventh.jsonl": ({"J05", "DECOY-1", "DECOY-2"}, 5, 2),
+    "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 4, 1),
+    # written after every change of the fifth session, then used in the sixth (README)
+    "held-out-sixth.jsonl": ({"DECOY-1"}, 1, 0),
+    # the sixth session's (README "Parts of a country"), written before its story changes;
+    # DECOY-1/2: Lebanon's Hezbollah, the Houthis
+    "held-out-seventh.jsonl": ({"DECOY-1", "DECOY-2"}, 4, 1),
     # written after the seventh was used and replayed once, at 6d75ff1 and after the places
     # and the strikes' "aggression": held out from the whole session (README)
     "held-out-eighth.jsonl": ({"DECOY-1", "DECOY-2"}, 3, 0),
-    # held out from the same changes, then used for the bases named as the claims name them
-    # (README). M03: Camp Taji again, joins the story the Joint Operations Command's statement on
-    # the US strikes opened (as J05 in the seventh); M12: the US strikes at Jurf al-Sakhar, joined
-    # to the AC-130's strike on the night of the attack they answer
-    "held-out-ninth.jsonl": ({"M03", "M12", "DECOY-1", "DECOY-2"}, 4, 2),
+    # held out from the same changes, then used (README). M12: the US strikes at Jurf
+    # al-Sakhar, joined to the AC-130's strike on the night of the attack they answer
+    "held-out-ninth.jsonl": ({"M12", "DECOY-1", "DECOY-2"}, 4, 1),
 }
 
 

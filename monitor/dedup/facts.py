@@ -3,13 +3,16 @@
 ::
 
     facts(article, matches, now, kinds, lead) -> Facts   where, who, what kind, which day, words
+    tells_strikes(title)                      -> the headline tells US strikes and no attack
     entity_kinds(ruleset.entities)            -> {entity id and canonical name: kind}
     entity_regions(ruleset.entities)          -> {base or place id and name: the place it lies in}
     text_sample(article)                      -> the title and lead compared for similarity
     tokens(text), similarity(a, b)            -> content words; their Jaccard similarity
 
 The article's kind of event (attack, threat, strike) is its headline's matches', else its
-lede's, else attack before threat before strike; its names are those of the matches of that
+lede's, else attack before threat before strike; a headline no rule read that tells US strikes
+and no attack (:func:`tells_strikes`: "Iraqi army says US strikes killed soldiers…") makes a
+strike report, whatever attack its body retells; its names are those of the matches of that
 kind, with the places of the headline and lede (:func:`monitor.match.lead`) and, in an attack
 report, the one base its headline and lede name, but for a later
 paragraph that tells another event: one naming only other bases than the lead's, or, naming no
@@ -33,10 +36,10 @@ from monitor.match.lead import Lead
 from monitor.match.normalise import is_arabic, normalise
 from monitor.model import Article, Match
 
-__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "EventClass", "Facts", "entity_kinds",
-           "entity_regions", "event_class", "facts", "finest", "lies_in", "local_places",
-           "main_class", "overlap", "parts", "similarity", "split", "text_sample", "tokens",
-           "told"]
+__all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "STRIKE_HEADLINE", "EventClass", "Facts",
+           "entity_kinds", "entity_regions", "event_class", "facts", "finest", "lies_in",
+           "local_places", "main_class", "overlap", "parts", "similarity", "split",
+           "tells_strikes", "text_sample", "tokens", "told"]
 
 # The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
 # little to stand for the words that two reports in two scripts cannot share.
@@ -58,6 +61,29 @@ REPEAT = re.compile(
     r"|بعد\s+يوم\s+من" + _THE_ATTACK,
     re.I,
 )
+
+# A headline that tells US strikes, in the normalised text: "US strikes kill…", "Iraq condemns US
+# airstrikes", الضربات الأمريكية, غارات جوية أمريكية, القصف الأمريكي.
+STRIKE_HEADLINE = re.compile(
+    r"\b(?:us|american)\s+(?:air\s?|drone\s|military\s)?strikes?\b"
+    r"|(?<!\w)(?:ال)?(?:ضربات|ضربه|غارات|غاره|قصف)\s+(?:ال)?(?:جويه\s+(?:ال)?)?(?:امريكي|اميركي)"
+)
+
+# What a headline that tells an attack says, once its US strikes are taken out ("…come under
+# rocket attack, day after U.S. strikes")
+_HEADLINE_ATTACK = re.compile(
+    r"\b(?:attack\w*|rockets?|drones?|missiles?|mortars?|ieds?|barrage|shelling|come\s+under)\b"
+    r"|هجوم|هجمات|صاروخ|صواريخ|مسير|قذائف|قصف"
+)
+
+
+def tells_strikes(title: str) -> bool:
+    """Whether a headline tells US strikes and no attack: "Iraqi army says US strikes killed
+    soldiers", "العمليات المشتركة: القصف الأمريكي أودى بحياة عسكريين"."""
+    folded = normalise(title)
+    return bool(STRIKE_HEADLINE.search(folded)) and not _HEADLINE_ATTACK.search(
+        STRIKE_HEADLINE.sub(" ", folded))
+
 
 EventClass = Literal["attack", "threat", "strike"]
 GROUP_KINDS = frozenset({"militia", "armed-group"})
@@ -281,9 +307,15 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
           kinds: Mapping[str, str], lead: Lead = NO_LEAD,
           regions: Mapping[str, str] | None = None) -> Facts:
     time = min(article.published or article.entry.published or now, now)
+    title = article.title or article.entry.title
     headline = [m for m in matches if any(e.field == "title" for e in m.evidence)]
     leading = headline or [m for m in matches if in_lead(m, lead)]
     cls = main_class(event_class(m.rule_id, m.tags) for m in leading or matches)
+    if not headline and tells_strikes(title):
+        # the headline tells US strikes, no attack, and no rule read it: a report of the
+        # strikes, whose attack matches are the attacks they answer ("…the US side said they
+        # answered the rocket attack on Camp Taji"): their names and rules are not its own
+        cls = "strike"
     kind = [m for m in matches if event_class(m.rule_id, m.tags) == cls]
     # the names of the article's kind of event: a strike's report retells the attack it
     # answers ("…killed in a March 11 rocket attack on Camp Taji"), and that base is not its
@@ -296,7 +328,6 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
         others |= {c for p in named for c in lies_in(p, regions) if c in COUNTRIES}
     if cls == "attack" and len(lead.bases) == 1:  # the base the lede says was hit
         sites |= {b for b in lead.bases if kinds.get(b) == "base"}
-    title = article.title or article.entry.title
     text = f"{title}\n{article.text}"
     sample = text_sample(article)
     shift = {"title": 0, "body": len(title) + 1}  # evidence offsets → offsets into ``text``

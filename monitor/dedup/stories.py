@@ -37,7 +37,9 @@ story) and joins the best one that passes, else opens a story. The weighing:
   day +1, three days or more -1.5.
 - **kind of event**: an attack, a threat and a US strike are different stories (-2); the
   headline's matches tell the article's kind, else the lede's, else attack before threat
-  before strike; the names that place the event are those of its kind's matches. A US strike
+  before strike, and a headline no rule read that tells US strikes and no attack makes a strike
+  report (the Iraqi army's statement on the strikes, which retells the attack they answered);
+  the names that place the event are those of its kind's matches. A US strike
   report weighed against a US strike story gets +:data:`STRIKES` and needs no similar wording
   to join on a shared place (a country will do, and a strike report's province stands for its
   country too: Deir ez-Zor meets Syria): strike operations come days apart, and their
