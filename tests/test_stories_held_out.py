@@ -62,6 +62,9 @@ FLOORS = {
     # held out from the same changes, then used (README). M12: the US strikes at Jurf
     # al-Sakhar, joined to the AC-130's strike on the night of the attack they answer
     "held-out-ninth.jsonl": ({"M12", "DECOY-1", "DECOY-2"}, 4, 1),
+    # written after every other change of the sixth session, replayed at 6d75ff1 and at its
+    # end, and left as measured (README)
+    "held-out-tenth.jsonl": ({"DECOY-1", "DECOY-2"}, 2, 0),
 }
 
 
