@@ -314,7 +314,9 @@ def facts(article: Article, matches: Sequence[Match], now: datetime,
     if not headline and tells_strikes(title):
         # the headline tells US strikes, no attack, and no rule read it: a report of the
         # strikes, whose attack matches are the attacks they answer ("…the US side said they
-        # answered the rocket attack on Camp Taji"): their names and rules are not its own
+        # answered the rocket attack on Camp Taji"): their names and rules are not its own. With
+        # no strike match it has no rules, and a story it opens reads as an attack to the next
+        # reports (StoryView keeps rules, not a kind): such a story has no base to be joined on
         cls = "strike"
     kind = [m for m in matches if event_class(m.rule_id, m.tags) == cls]
     # the names of the article's kind of event: a strike's report retells the attack it
