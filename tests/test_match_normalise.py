@@ -132,6 +132,10 @@ def test_ain_al_asad_spellings(text: str) -> None:
         ("القاعدة الأمريكية بمدينة الشدادي", "shaddadi", "base"),
         ("قاعدة للتحالف الدولي في الشدادي", "shaddadi", "base"),
         ("the «Victory» base near Baghdad airport", "victory-base", "base"),
+        # Rumalyn in each spelling the reports use, with each word for the base
+        ("a drone hit the coalition base at Rmeilan airfield", "rumeilan", "base"),
+        ("rockets fell near Rumeilan air base", "rumeilan", "base"),
+        ("the Rumaylan landing strip", "rumeilan", "base"),
         ("the K-1 air base near Kirkuk", "k1", "base"),
         ("the K1 military base", "k1", "base"),
         ("a drone hit Tower 22", "tower-22", "base"),

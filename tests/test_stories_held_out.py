@@ -55,7 +55,7 @@ FLOORS = {
     "held-out-sixth.jsonl": ({"DECOY-1"}, 1, 0),
     # the sixth session's (README "Parts of a country"), written before its story changes;
     # DECOY-1/2: Lebanon's Hezbollah, the Houthis
-    "held-out-seventh.jsonl": ({"DECOY-1", "DECOY-2"}, 4, 1),
+    "held-out-seventh.jsonl": ({"DECOY-1", "DECOY-2"}, 2, 1),
     # written after the seventh was used and replayed once, at 6d75ff1 and after the places
     # and the strikes' "aggression": held out from the whole session (README)
     "held-out-eighth.jsonl": ({"DECOY-1", "DECOY-2"}, 3, 0),
