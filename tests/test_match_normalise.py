@@ -136,6 +136,8 @@ def test_ain_al_asad_spellings(text: str) -> None:
         ("a drone hit the coalition base at Rmeilan airfield", "rumeilan", "base"),
         ("rockets fell near Rumeilan air base", "rumeilan", "base"),
         ("the Rumaylan landing strip", "rumeilan", "base"),
+        ("rockets hit the Qayara airfield south of Mosul", "qayyarah", "base"),
+        ("the Taji military complex north of Baghdad", "taji", "base"),
         ("the K-1 air base near Kirkuk", "k1", "base"),
         ("the K1 military base", "k1", "base"),
         ("a drone hit Tower 22", "tower-22", "base"),
@@ -182,6 +184,7 @@ def test_variants_meet(text: str, entity: str, kind: str) -> None:
         "a Conoco petrol station in Texas",
         "ISIS attacked a checkpoint near Qayyarah",
         "the town of Balad",
+        "a cargo flight landed at Kirkuk Air Base",  # Kirkuk's airport, not K-1
         "Taji district",
         "al",
         "Al",
