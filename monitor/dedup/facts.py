@@ -37,9 +37,9 @@ from monitor.match.normalise import is_arabic, normalise
 from monitor.model import Article, Match
 
 __all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "STRIKE_HEADLINE", "EventClass", "Facts",
-           "entity_kinds", "entity_regions", "event_class", "facts", "finest", "lies_in",
-           "local_places", "main_class", "overlap", "parts", "similarity", "split",
-           "tells_strikes", "text_sample", "tokens", "told"]
+           "Regions", "entity_kinds", "entity_regions", "event_class", "facts", "finest",
+           "lies_in", "local_places", "main_class", "overlap", "parts", "similarity",
+           "smallest_places", "split", "tells_strikes", "text_sample", "tokens", "told"]
 
 # The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
 # little to stand for the words that two reports in two scripts cannot share.
@@ -116,7 +116,7 @@ def entity_kinds(entities: Iterable[NamedEntity]) -> dict[str, str]:
     return kinds
 
 
-def entity_regions(entities: Iterable[NamedEntity]) -> dict[str, str]:
+def entity_regions(entities: Iterable[NamedEntity]) -> Regions:
     """``{id: region, name: region}``: the canonical name of the place each base or place lies
     in. A base or place lies in the place its ``in`` names (Ain al-Asad in Anbar province, Anbar
     in western Iraq), any other place smaller than a country in the place of :data:`COUNTRIES`
@@ -125,7 +125,7 @@ def entity_regions(entities: Iterable[NamedEntity]) -> dict[str, str]:
     listed = list(entities)
     names = {e.id: e.name for e in listed if e.kind == "place"}
     country = {e.country: e.name for e in listed if e.kind == "place" and e.name in COUNTRIES}
-    regions: dict[str, str] = {}
+    regions = Regions()
     for e in listed:
         if e.kind in ("base", "place") and e.within in names:
             regions[e.id] = regions[e.name] = names[e.within]
@@ -134,13 +134,56 @@ def entity_regions(entities: Iterable[NamedEntity]) -> dict[str, str]:
     return regions
 
 
-def lies_in(name: str, regions: Mapping[str, str]) -> frozenset[str]:
-    """Every place ``name`` lies in, by ``regions`` (:func:`entity_regions`): Ain al-Asad in
-    Anbar province, western Iraq and Iraq."""
+class Regions(dict[str, str]):
+    """What :func:`entity_regions` gives: each base's or place's place, and the chain each
+    lies in, followed once per name (the story stage asks for it per story weighed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._chains: dict[str, frozenset[str]] = {}
+        self._smallest: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+
+    def chain(self, name: str) -> frozenset[str]:
+        found = self._chains.get(name)
+        if found is None:
+            found = self._chains[name] = _walk(name, self)
+        return found
+
+    def smallest(self, names: frozenset[str], bases: frozenset[str]) -> frozenset[str]:
+        key = (names, bases)
+        found = self._smallest.get(key)
+        if found is None:
+            if len(self._smallest) >= 65536:
+                self._smallest.clear()
+            found = self._smallest[key] = _smallest(names, bases, self)
+        return found
+
+
+def _walk(name: str, regions: Mapping[str, str]) -> frozenset[str]:
     found: list[str] = []
     while (name := regions.get(name, "")) and name not in found:
         found.append(name)
     return frozenset(found)
+
+
+def _smallest(names: frozenset[str], bases: frozenset[str],
+              regions: Mapping[str, str]) -> frozenset[str]:
+    return finest(names | {p for b in bases for p in lies_in(b, regions)}, regions) - COUNTRIES
+
+
+def smallest_places(names: frozenset[str], bases: frozenset[str],
+                    regions: Mapping[str, str]) -> frozenset[str]:
+    """The smallest places smaller than a country among ``names`` and the places ``bases`` lie
+    in (Deir ez-Zor for "eastern Syria" at Green Village), remembered by a :class:`Regions`."""
+    if isinstance(regions, Regions):
+        return regions.smallest(names, bases)
+    return _smallest(names, bases, regions)
+
+
+def lies_in(name: str, regions: Mapping[str, str]) -> frozenset[str]:
+    """Every place ``name`` lies in, by ``regions`` (:func:`entity_regions`): Ain al-Asad in
+    Anbar province, western Iraq and Iraq."""
+    return regions.chain(name) if isinstance(regions, Regions) else _walk(name, regions)
 
 
 def parts(regions: Mapping[str, str], kinds: Mapping[str, str]) -> frozenset[str]:
@@ -287,8 +330,7 @@ def told(matches: Sequence[Match], lead: Lead, kinds: Mapping[str, str],
     one is no elsewhere ("western Iraq", then Anbar; not Green Village, then Hasakah). A base
     named later when the lead names none stays: the headline may say only "western Iraq"."""
     regions = regions or {}
-    where = finest(local_places(lead.places, kinds)  # the lead's places, and its bases'
-                   | {p for b in lead.bases for p in lies_in(b, regions)} - COUNTRIES, regions)
+    where = smallest_places(local_places(lead.places, kinds), lead.bases, regions)
     kept = []
     for m in matches:
         bases = {e for e in m.entities if kinds.get(e) == "base"}

@@ -84,12 +84,12 @@ from monitor.dedup.facts import (
     entity_regions,
     event_class,
     facts,
-    finest,
     lies_in,
     local_places,
     main_class,
     overlap,
     similarity,
+    smallest_places,
     split,
     text_sample,
     tokens,
@@ -262,8 +262,8 @@ def _common_places(mine: frozenset[str], theirs: frozenset[str], regions: Mappin
     names and names nothing smaller in, its bases' places included ("south Iraq" and Diwaniyah:
     the smaller is kept; not "south Iraq, Nasiriyah" and Diwaniyah, nor "eastern Syria" at a
     base of Deir ez-Zor and Hasakah). Countries count only when both name them."""
-    a, b = ((finest(names | {p for s in bases for p in lies_in(s, regions)}, regions)
-             - COUNTRIES) for names, bases in ((mine, my_bases), (theirs, their_bases)))
+    a = smallest_places(mine, my_bases, regions)
+    b = smallest_places(theirs, their_bases, regions)
     inner = {p for one, other in ((a, b), (b, a)) for p in one
              if (lies_in(p, regions) - COUNTRIES) & other}
     return ((mine & theirs & COUNTRIES) | (a & b) | frozenset(inner)) & (mine | theirs)
