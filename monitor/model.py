@@ -152,6 +152,9 @@ class StoryView:
     rules: frozenset[str]  # its decisions' rules: what kind of event it is
     outlets: frozenset[str]  # sites / feed names of its articles
     text_sample: str  # the first article's title and lead (``dedup.stories.text_sample``)
+    # the kinds of event its reports told (attack, threat, strike), which a report whose headline
+    # alone tells its kind has and its rules may not; empty in a view stored before they were kept
+    kinds: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

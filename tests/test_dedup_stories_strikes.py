@@ -133,6 +133,18 @@ def test_a_report_headlined_on_us_strikes_tells_the_strikes_not_the_attack_it_an
     assert not any({"first", "second"} <= g for g in groups), groups
 
 
+def test_the_strikes_a_statement_told_with_no_strike_rule_are_joined_by_the_wire_report() -> None:
+    """The statement's story is one of US strikes though no strike rule read it (its headline
+    told them): the Pentagon's account of the same strikes, the same day, joins it."""
+    wire = article("wire", "US strikes Kataib Hezbollah weapons sites in Iraq",
+                   "US aircraft struck five Kataib Hezbollah weapons storage facilities in Iraq "
+                   "early on Friday, including sites at Jurf al-Sakhar, the Pentagon said.",
+                   WED + timedelta(days=1, hours=15), "Reuters")
+    p = Pipeline().feed([army_statement(), wire])
+    assert p.grouping() == {frozenset({"joc", "wire"})}, p.decisions["wire"].reason
+    assert "both US strikes" in p.decisions["wire"].reason
+
+
 @pytest.mark.parametrize(("title", "strikes"), [
     ("Iraqi army says US strikes killed soldiers, police and a civilian", True),
     ("العمليات المشتركة: القصف الأمريكي أودى بحياة عسكريين ومدني", True),

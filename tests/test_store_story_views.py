@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.dedup.stories import story_kinds
 from monitor.model import StoryView
 from monitor.store import Store
 from monitor.store import stories as store_stories
@@ -80,4 +81,24 @@ def test_the_decoded_views_are_bounded(tmp_path: Path, monkeypatch: pytest.Monke
         assert [v.title for v in views] == [f"story {i}" for i in range(12)]
         assert [v.id for v in views] == ids
         assert len(store_stories._DECODED) <= 5
+    store.close()
+
+
+def test_a_story_keeps_the_kinds_its_reports_told_and_an_older_view_reads_them_from_its_rules(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path / "a.db")
+    store.db.execute("PRAGMA foreign_keys = OFF")
+    strike = replace(view("Iraqi army says US strikes killed soldiers"), rules=frozenset(),
+                     kinds=frozenset({"strike"}))
+    with store.transaction():
+        story_id = store.open_story(1000, strike, NOW)
+        older = store.open_story(1001, view("Rockets hit Ain al-Asad"), NOW)
+    store.db.execute("UPDATE stories SET view = json_remove(view, '$.kinds') WHERE id = ?",
+                     [older])
+    store_stories._DECODED.clear()
+    assert store.story_view(story_id).kinds == {"strike"}
+    assert story_kinds(store.story_view(story_id)) == {"strike"}
+    assert store.story_view(older).kinds == frozenset()
+    assert story_kinds(store.story_view(older)) == {"attack"}  # its rule attack-on-base
     store.close()

@@ -28,14 +28,12 @@ FLOORS = {
     # Hezbollah, which must never alert
     "held-out-2019-2025.jsonl": ({"E15", "E17"}, 4, 2),
     # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L12/L14: Ain al-Asad on
-    # two days, the second told without a repeat. L10: "Death toll of US airstrikes…", a strike
-    # report since the sixth session, opens a story of its own beside the strikes' (before, it
-    # joined the attack they answered)
-    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 1, 1),
+    # two days, the second told without a repeat
+    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 0, 1),
     # the third session's (README): A01/A02, the K-1 attack and the US strikes answering it,
     # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
     # response the same night
-    "held-out-third-2019-2022.jsonl": ({"DECOY-1"}, 2, 2),
+    "held-out-third-2019-2022.jsonl": ({"DECOY-1"}, 1, 2),
     "held-out-third-2023-2025.jsonl": ({"DECOY-1"}, 2, 0),
     # held out from every change of the third session; C13: a US strike on a PMF base alone,
     # which the retaliation rule leaves out
@@ -61,7 +59,7 @@ FLOORS = {
     "held-out-eighth.jsonl": ({"DECOY-1", "DECOY-2"}, 3, 0),
     # held out from the same changes, then used (README). M12: the US strikes at Jurf
     # al-Sakhar, joined to the AC-130's strike on the night of the attack they answer
-    "held-out-ninth.jsonl": ({"M12", "DECOY-1", "DECOY-2"}, 4, 1),
+    "held-out-ninth.jsonl": ({"M12", "DECOY-1", "DECOY-2"}, 3, 1),
     # written after every other change of the sixth session, replayed at 6d75ff1 and at its
     # end, and left as measured (README)
     "held-out-tenth.jsonl": ({"DECOY-1", "DECOY-2"}, 2, 0),

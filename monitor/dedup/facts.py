@@ -267,7 +267,7 @@ def event_class(rule_id: str, tags: Iterable[str] = ()) -> EventClass:
     return "threat" if "threat" in words else "attack"
 
 
-def main_class(classes: Iterable[EventClass]) -> EventClass:
+def main_class(classes: Iterable[str]) -> EventClass:
     found = set(classes)
     return next((c for c in ("attack", "threat", "strike") if c in found), "attack")
 

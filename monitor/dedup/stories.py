@@ -7,6 +7,7 @@
     entity_regions(ruleset.entities)          -> {base or place id and name: the place it lies in}
     text_sample(article)                      -> the title and lead compared for similarity
     updated_view(view, story_id, decision, article, now) -> StoryView  the story after the decision
+    story_kinds(view)                         -> the kinds of event its reports told
 
 An article is weighed against every recent story (:class:`StoryView`, what the store keeps of a
 story) and joins the best one that passes, else opens a story. The weighing:
@@ -79,6 +80,7 @@ from monitor.dedup.facts import (
     BROAD,
     COUNTRIES,
     NO_LEAD,
+    EventClass,
     Facts,
     entity_kinds,
     entity_regions,
@@ -100,7 +102,7 @@ from monitor.match.normalise import is_arabic
 from monitor.model import Article, Match, Severity, StoryView, severity_rank
 
 __all__ = ["COUNTRIES", "JOIN", "NO_LEAD", "StoryDecision", "StoryView", "assign",
-           "entity_kinds", "entity_regions", "text_sample", "updated_view"]
+           "entity_kinds", "entity_regions", "story_kinds", "text_sample", "updated_view"]
 
 JOIN = 3.0  # the score a story needs to be joined
 MARGIN = 0.5  # how far ahead a story joined on a shared place alone must be
@@ -131,6 +133,7 @@ class StoryDecision:
     groups: frozenset[str] = frozenset()
     entities: frozenset[str] = frozenset()
     rules: frozenset[str] = frozenset()
+    kind: EventClass = "attack"  # the kind of event the article tells
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
         elif day_gap >= 3:
             score -= 1.5
             notes.append(f"{_days(day_gap)} from {theirs}, no dates to compare")
-    s_cls = main_class(event_class(r) for r in s.rules)
+    s_cls = main_class(story_kinds(s))
     if s_cls != f.cls:
         score -= 2.0
         notes.append(f"{f.cls} vs {s_cls}")
@@ -351,6 +354,7 @@ def assign(
             severity=_severity(matches), event_date=f.day,
             reason=f"new story: {_describe(f)}; {why_not}",
             sites=f.sites, groups=f.groups, entities=f.sites | f.groups | f.others, rules=rules,
+            kind=f.cls,
         )
     s = best.story
     sites, groups, others = f.sites, f.groups, f.others
@@ -364,7 +368,7 @@ def assign(
         story_id=s.id, title=s.title, severity=severity,
         event_date=s.event_date or f.day, score=best.score,
         reason=f"joined story {s.id}: {'; '.join(best.notes)}; score {best.score:.2f}",
-        sites=sites, groups=groups, entities=sites | groups | others, rules=rules,
+        sites=sites, groups=groups, entities=sites | groups | others, rules=rules, kind=f.cls,
     )
 
 
@@ -379,6 +383,7 @@ def updated_view(view: StoryView | None, story_id: int, decision: StoryDecision,
             last_seen=time, event_date=decision.event_date, entities=decision.entities,
             sites=decision.sites, groups=decision.groups, rules=decision.rules,
             outlets=frozenset({outlet}), text_sample=text_sample(article),
+            kinds=frozenset({decision.kind}),
         )
     return StoryView(
         id=view.id, title=view.title,
@@ -388,4 +393,11 @@ def updated_view(view: StoryView | None, story_id: int, decision: StoryDecision,
         entities=view.entities | decision.entities, sites=view.sites | decision.sites,
         groups=view.groups | decision.groups, rules=view.rules | decision.rules,
         outlets=view.outlets | {outlet}, text_sample=view.text_sample,
+        kinds=story_kinds(view) | {decision.kind},
     )
+
+
+def story_kinds(view: StoryView) -> frozenset[str]:
+    """The kinds of event the story's reports told; for a view stored before they were kept, as
+    its rules tell them (a report with no rule of its kind told none)."""
+    return view.kinds or frozenset(event_class(r) for r in view.rules)

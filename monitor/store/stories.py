@@ -73,6 +73,7 @@ def _view_out(v: StoryView) -> str:
         "event_date": v.event_date.isoformat() if v.event_date else None,
         "entities": sorted(v.entities), "sites": sorted(v.sites), "groups": sorted(v.groups),
         "rules": sorted(v.rules), "outlets": sorted(v.outlets), "text_sample": v.text_sample,
+        "kinds": sorted(v.kinds),
     }, ensure_ascii=False)
 
 
@@ -102,7 +103,8 @@ def _decode(story_id: int, text: str) -> StoryView:
         event_date=date.fromisoformat(d["event_date"]) if d["event_date"] else None,
         entities=frozenset(d["entities"]), sites=frozenset(d["sites"]),
         groups=frozenset(d["groups"]), rules=frozenset(d["rules"]),
-        outlets=frozenset(d["outlets"]), text_sample=d["text_sample"])
+        outlets=frozenset(d["outlets"]), text_sample=d["text_sample"],
+        kinds=frozenset(d.get("kinds", ())))  # absent from views stored before 2026-11-22
 
 
 @dataclass(frozen=True)
