@@ -149,7 +149,7 @@ class StoryView:
     entities: frozenset[str]  # canonical names (as in ``Match.entities``): the decisions' keys
     sites: frozenset[str]  # bases (kind "base"), by canonical name
     groups: frozenset[str]  # militias and armed groups
-    rules: frozenset[str]  # its decisions' rules: what kind of event it is
+    rules: frozenset[str]  # its decisions' rules
     outlets: frozenset[str]  # sites / feed names of its articles
     text_sample: str  # the first article's title and lead (``dedup.stories.text_sample``)
     # the kinds of event its reports told (attack, threat, strike), which a report whose headline

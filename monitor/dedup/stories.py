@@ -40,7 +40,9 @@ story) and joins the best one that passes, else opens a story. The weighing:
   headline's matches tell the article's kind, else the lede's, else attack before threat
   before strike, and a headline no rule read that tells US strikes and no attack makes a strike
   report (the Iraqi army's statement on the strikes, which retells the attack they answered);
-  the names that place the event are those of its kind's matches. A US strike
+  the names that place the event are those of its kind's matches. A story's kind is that of
+  its reports (``StoryView.kinds``, attack before threat before strike), so a strike report no
+  strike rule read still makes a strike story. A US strike
   report weighed against a US strike story gets +:data:`STRIKES` and needs no similar wording
   to join on a shared place (a country will do, and a strike report's province stands for its
   country too: Deir ez-Zor meets Syria): strike operations come days apart, and their
@@ -117,10 +119,10 @@ TOLL = 2.0  # attack reports giving the same count of US dead, within a day (rar
 class StoryDecision:
     """Open a story (``story_id`` None) or join one; what the story is after it, and why.
 
-    ``sites``, ``groups``, ``entities`` and ``rules`` are what this article adds to the story's
-    keys (a round-up that joins adds only what it shares; ``rules``: the rules of the article's
-    kind of event, as its headline's matches tell, else attack before threat before strike); a
-    :class:`StoryView` is the union of its decisions' keys.
+    ``sites``, ``groups``, ``entities``, ``rules`` and ``kind`` are what this article adds to the
+    story's keys (a round-up that joins adds only what it shares; ``rules``: the rules of the
+    article's kind of event, as its headline's matches tell, else attack before threat before
+    strike); a :class:`StoryView` is the union of its decisions' keys.
     """
 
     story_id: int | None
