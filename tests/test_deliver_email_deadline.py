@@ -66,6 +66,18 @@ def test_a_reply_to_data_trickled_under_the_timeout_is_cut_and_the_outcome_unkno
     assert len(raw_server.messages) == 2
 
 
+@pytest.mark.parametrize("raw_server", [["cut-at-250"]], indirect=True)
+def test_a_reply_to_data_the_deadline_cut_after_its_code_is_not_taken_for_accepted(
+        raw_server: RawSMTP) -> None:
+    """The cut ends the reply where it was: "250" of "250-still queueing", which smtplib reads as
+    a whole reply. It is no acceptance: the outcome is unknown (a one-in-twenty race of the
+    trickle above, made certain here by a per-wait timeout longer than the deadline)."""
+    mail = target(settings(raw_server.port, timeout=5.0, total_timeout=1.0))
+    error = outcome_unknown(mail, make_alert(), "total deadline")
+    assert "total deadline of 1s exceeded" in str(error), str(error)
+    assert len(raw_server.messages) == 1
+
+
 def test_the_cut_reaches_a_session_inside_starttls(
         tls_server: TlsServer, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))

@@ -6,7 +6,8 @@ The server is a scripted raw SMTP server on 127.0.0.1 (aiosmtpd always answers D
 script step per connection: ``accept`` answers 250, ``drop`` reads the whole message and closes
 the connection, ``hang`` reads it and says nothing more, ``mute`` accepts the connection and
 never sends its greeting; ``trickle`` sends its greeting, and ``trickle-data`` its reply to the
-message, as endless continuation lines, one byte at a time (``test_deliver_email_deadline``).
+message, as endless continuation lines, one byte at a time, and ``cut-at-250`` the first three
+bytes of its reply, then nothing (``test_deliver_email_deadline``).
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ class RawSMTP:
                         return
                     if step == "trickle-data":
                         self._trickle(conn, b"250-still queueing\r\n")
+                        return
+                    if step == "cut-at-250":  # a reply the client's deadline cuts after "250"
+                        conn.sendall(b"250")
+                        self._stop.wait()
                         return
                     conn.sendall(b"250 2.0.0 queued\r\n")
                 elif verb == b"QUIT":

@@ -115,7 +115,12 @@ class Session(smtplib.SMTP):
 
     def data(self, msg: bytes | str) -> tuple[int, bytes]:  # type: ignore[override]
         self.trace.data_sent = True
-        return super().data(msg)
+        reply = super().data(msg)
+        if self.trace.expired:
+            # the cut ended the reply where it was, and smtplib reads a "250" cut from
+            # "250-still queueing" as a whole reply: no acceptance, the outcome is unknown
+            raise TimeoutError("total deadline exceeded")
+        return reply
 
 
 def close(smtp: smtplib.SMTP) -> None:
