@@ -113,14 +113,17 @@ class Session(smtplib.SMTP):
         self.trace.rcpt[recip] = reply
         return reply
 
-    def data(self, msg: bytes | str) -> tuple[int, bytes]:  # type: ignore[override]
-        self.trace.data_sent = True
-        reply = super().data(msg)
+    def getreply(self) -> tuple[int, bytes]:
+        reply = super().getreply()
         if self.trace.expired:
             # the cut ended the reply where it was, and smtplib reads a "250" cut from
-            # "250-still queueing" as a whole reply: no acceptance, the outcome is unknown
+            # "250-still queueing" as a whole reply: no reply read past the deadline counts
             raise TimeoutError("total deadline exceeded")
         return reply
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:  # type: ignore[override]
+        self.trace.data_sent = True
+        return super().data(msg)
 
 
 def close(smtp: smtplib.SMTP) -> None:
