@@ -26,7 +26,7 @@ FLOORS = {
     # E15: the US strike that killed Nujaba's commander, alerted first by Nujaba's statement on
     # it ("…إثر عدوان أمريكي", labelled E16, the threat that names no target); E17: Lebanon's
     # Hezbollah, which must never alert
-    "held-out-2019-2025.jsonl": ({"E15", "E17"}, 4, 2),
+    "held-out-2019-2025.jsonl": ({"E15", "E17"}, 3, 2),
     # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L12/L14: Ain al-Asad on
     # two days, the second told without a repeat
     "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 0, 1),
