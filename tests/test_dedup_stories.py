@@ -452,6 +452,25 @@ def test_a_threat_does_not_join_an_attack() -> None:
     assert "threat vs attack" in decision.reason
 
 
+def test_a_leaders_threat_is_the_leaders_story_and_two_reports_of_it_join_by_him() -> None:
+    """A leader (kind person) speaks for his group: his threat is told "by" him, and the
+    Arabic report naming him with his group joins the English one naming him alone; another
+    leader's threat the same day is another story."""
+    en = article("kh-en", "Khazali warns US troops will face attacks if they stay in Iraq",
+                 "Qais al-Khazali said on Sunday that US forces who stay past the deadline "
+                 "would be treated as occupiers.", WED, "Reuters")
+    ar = article("kh-ar", "الخزعلي يهدد القوات الأمريكية",
+                 "هدد الأمين العام لعصائب أهل الحق قيس الخزعلي، الأحد، القوات الأمريكية "
+                 "باستئناف العمليات إذا لم تنسحب.", WED + timedelta(hours=3), "Shafaq News")
+    other = article("kb-en", "Kaabi vows attacks on US bases unless troops leave",
+                    "Akram al-Kaabi said on Sunday that US bases in Syria would be legitimate "
+                    "targets.", WED + timedelta(hours=4), "AP")
+    p = Pipeline().feed([en, ar, other])
+    assert p.grouping() == {frozenset({"kh-en", "kh-ar"}), frozenset({"kb-en"})}
+    assert "threat by Qais al-Khazali (Asaib Ahl al-Haq)" in p.decisions["kh-en"].reason
+    assert "same group (Qais al-Khazali (Asaib Ahl al-Haq))" in p.decisions["kh-ar"].reason
+
+
 def test_kinds_by_id_only_are_enough_for_the_article() -> None:
     a = aa_reuters()
     by_id = {k: v for k, v in kinds().items() if k == k.lower() and " " not in k}

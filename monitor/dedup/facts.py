@@ -86,7 +86,7 @@ def tells_strikes(title: str) -> bool:
 
 
 EventClass = Literal["attack", "threat", "strike"]
-GROUP_KINDS = frozenset({"militia", "armed-group"})
+GROUP_KINDS = frozenset({"militia", "armed-group", "person"})  # a leader speaks for his group
 
 
 class NamedEntity(Protocol):
@@ -295,7 +295,8 @@ class Facts:
 
 
 def split(names: Iterable[str], kinds: Mapping[str, str]) -> tuple[frozenset[str], ...]:
-    """Bases, groups and the other names (generic ones left out)."""
+    """Bases, groups (a militia, an armed group, or a leader who speaks for one) and the other
+    names (generic ones left out)."""
     sites: list[str] = []
     groups: list[str] = []
     others: list[str] = []
