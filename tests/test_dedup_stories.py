@@ -468,7 +468,25 @@ def test_a_leaders_threat_is_the_leaders_story_and_two_reports_of_it_join_by_him
     p = Pipeline().feed([en, ar, other])
     assert p.grouping() == {frozenset({"kh-en", "kh-ar"}), frozenset({"kb-en"})}
     assert "threat by Qais al-Khazali (Asaib Ahl al-Haq)" in p.decisions["kh-en"].reason
-    assert "same group (Qais al-Khazali (Asaib Ahl al-Haq))" in p.decisions["kh-ar"].reason
+    assert "same group (Asaib Ahl al-Haq)" in p.decisions["kh-ar"].reason
+
+
+def test_a_leaders_threat_and_his_groups_join_as_one_groups() -> None:
+    """A report naming only the leader and one naming only his group (people.yaml's ``in``)
+    tell one group's threat; another group's leader the same day opens his own story."""
+    group = article("aah-en", "Asaib Ahl al-Haq threatens US forces over withdrawal deadline",
+                    "Asaib Ahl al-Haq warned on Sunday that US forces who stay in Iraq past the "
+                    "deadline would be legitimate targets.", WED, "Al Mayadeen")
+    leader = article("kh-en", "Khazali warns US troops will face attacks if they stay in Iraq",
+                     "Qais al-Khazali said on Sunday that US forces who stay past the deadline "
+                     "would be treated as occupiers.", WED + timedelta(hours=2), "Reuters")
+    other = article("kb-en", "Kaabi vows attacks on US bases unless troops leave",
+                    "Akram al-Kaabi said on Sunday that US bases in Iraq would be legitimate "
+                    "targets.", WED + timedelta(hours=4), "AP")
+    p = Pipeline().feed([group, leader, other])
+    assert p.grouping() == {frozenset({"aah-en", "kh-en"}), frozenset({"kb-en"})}
+    assert "same group (Asaib Ahl al-Haq)" in p.decisions["kh-en"].reason
+    assert "no base or group in common" in p.decisions["kb-en"].reason
 
 
 def test_kinds_by_id_only_are_enough_for_the_article() -> None:

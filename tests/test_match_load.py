@@ -333,3 +333,23 @@ def test_in_must_name_a_place(tmp_path: Path, target: str) -> None:
     write(tmp_path, "r.yaml", GOOD.replace("    name: Ain al-Asad Air Base\n",
                                            f"    name: Ain al-Asad Air Base\n    in: {target}\n"))
     assert_error(tmp_path, "r.yaml", 5, f"in: '{target}'", "place entity")
+
+
+PEOPLE = ("  - id: kh\n    kind: militia\n    name: Kataib Hezbollah\n"
+          "    aliases: [Kataib Hezbollah]\n"
+          "  - id: askari\n    kind: person\n    name: Abu Ali al-Askari\n    in: {target}\n"
+          "    aliases: [Abu Ali al-Askari]\nterms:\n")
+
+
+def test_a_person_is_in_the_group_he_speaks_for(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", GOOD.replace("terms:\n", PEOPLE.format(target="kh"), 1))
+    askari = load_rules(tmp_path).entity("askari")
+    assert askari is not None and askari.within == "kh"
+
+
+@pytest.mark.parametrize("target", ["nowhere", "ain-al-asad"])
+def test_a_persons_in_must_name_a_group(tmp_path: Path, target: str) -> None:
+    """A person is not in a base or an unknown id: the line of his ``in``."""
+    write(tmp_path, "r.yaml", GOOD.replace("terms:\n", PEOPLE.format(target=target), 1))
+    line = GOOD.split("terms:\n")[0].count("\n") + 8
+    assert_error(tmp_path, "r.yaml", line, f"in: '{target}'", "militia or armed-group entity")

@@ -39,7 +39,8 @@ from monitor.model import Article, Match
 __all__ = ["BROAD", "COUNTRIES", "NO_LEAD", "REPEAT", "STRIKE_HEADLINE", "EventClass", "Facts",
            "Regions", "entity_kinds", "entity_regions", "event_class", "facts", "finest",
            "lies_in", "local_places", "main_class", "overlap", "parts", "similarity",
-           "smallest_places", "split", "tells_strikes", "text_sample", "tokens", "told"]
+           "smallest_places", "speaks_for", "split", "tells_strikes", "text_sample", "tokens",
+           "told"]
 
 # The theatre's countries (canonical names in rules/entities/places.yaml): sharing one is too
 # little to stand for the words that two reports in two scripts cannot share.
@@ -121,14 +122,18 @@ def entity_regions(entities: Iterable[NamedEntity]) -> Regions:
     in. A base or place lies in the place its ``in`` names (Ain al-Asad in Anbar province, Anbar
     in western Iraq), any other place smaller than a country in the place of :data:`COUNTRIES`
     with its country code (western Iraq in Iraq, Deir ez-Zor in Syria): ``assign(...,
-    regions=entity_regions(ruleset.entities))``; :func:`lies_in` follows the chain."""
+    regions=entity_regions(ruleset.entities))``; :func:`lies_in` follows the chain. A person
+    is "in" the group he speaks for (:func:`speaks_for`)."""
     listed = list(entities)
     names = {e.id: e.name for e in listed if e.kind == "place"}
+    groups = {e.id: e.name for e in listed if e.kind in GROUP_KINDS}
     country = {e.country: e.name for e in listed if e.kind == "place" and e.name in COUNTRIES}
     regions = Regions()
     for e in listed:
         if e.kind in ("base", "place") and e.within in names:
             regions[e.id] = regions[e.name] = names[e.within]
+        elif e.kind == "person" and e.within in groups:
+            regions[e.id] = regions[e.name] = groups[e.within]
         elif e.kind == "place" and e.name not in COUNTRIES and e.country in country:
             regions[e.id] = regions[e.name] = country[e.country]
     return regions
@@ -178,6 +183,12 @@ def smallest_places(names: frozenset[str], bases: frozenset[str],
     if isinstance(regions, Regions):
         return regions.smallest(names, bases)
     return _smallest(names, bases, regions)
+
+
+def speaks_for(groups: Iterable[str], regions: Mapping[str, str]) -> frozenset[str]:
+    """``groups`` and the group each leader among them speaks for (his ``in``): a report of
+    Khazali's threat and one of Asaib Ahl al-Haq's tell of one group."""
+    return frozenset(groups) | {regions[g] for g in groups if g in regions}
 
 
 def lies_in(name: str, regions: Mapping[str, str]) -> frozenset[str]:

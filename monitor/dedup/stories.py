@@ -94,6 +94,7 @@ from monitor.dedup.facts import (
     overlap,
     similarity,
     smallest_places,
+    speaks_for,
     split,
     text_sample,
     tokens,
@@ -171,9 +172,10 @@ def _weigh(f: Facts, s: StoryView, kinds: Mapping[str, str], window: timedelta,
     if shared := f.sites & s_sites:
         score += 2.0 if f.broad else 3.0
         notes.append(f"same base ({_names(shared)})")
-    if shared_groups := f.groups & s_groups:
+    if shared_groups := speaks_for(f.groups, regions) & speaks_for(s_groups, regions):
         score += 1.5
-        notes.append(f"same group ({_names(shared_groups)})")
+        said = (g for g in shared_groups if regions.get(g) not in shared_groups)  # his group
+        notes.append(f"same group ({_names(said)})")
     if shared_others := _common_places(f.others, s_others, regions, f.sites, s_sites):
         score += 0.5
         notes.append(f"same place ({_names(shared_others)})")

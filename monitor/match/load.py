@@ -186,10 +186,17 @@ def _entity(item: Located, into: _Collected) -> None:
 
 def _check_within(entity: Entity, item: Located, into: _Collected) -> None:
     """An entity's ``in`` names a place entity (a base lies in a province, a province in a part
-    of the country), and following ``in`` from place to place never comes back."""
+    of the country), and following ``in`` from place to place never comes back. A person's
+    ``in`` names the group he speaks for (a militia or an armed group)."""
     if entity.within is None:
         return
     where = item.value["in"] if isinstance(item.value, dict) else item
+    if entity.kind == "person":
+        group = into.entities.get(entity.within)
+        if group is None or group[0].kind not in ("militia", "armed-group"):
+            raise where.error(f"entity '{entity.id}' in: '{entity.within}' is not the id of a "
+                              "militia or armed-group entity")
+        return
     place = into.entities.get(entity.within)
     if place is None or place[0].kind != "place":
         raise where.error(f"entity '{entity.id}' in: '{entity.within}' is not the id of a "
