@@ -25,18 +25,18 @@ def test_stories_lists_and_shows_what_check_grouped(tmp_path: Path, sample_site:
     listed = monitor("stories", "--config", str(config), "--json", hook=receiver.url)
     assert listed.returncode == 0, listed.stderr
     stories = json.loads(listed.stdout)
-    assert len(stories) == 3
+    assert len(stories) == 4
     (august,) = [s for s in stories if s["event_date"] == "2024-08-05"]
     assert august["articles"] == 3 and len(august["outlets"]) == 3
     assert august["severity"] == "critical"
-    assert sorted(s["articles"] for s in stories) == [1, 1, 3]
+    assert sorted(s["articles"] for s in stories) == [1, 1, 1, 3]
     for s in stories:
         assert s["title"] and s["first_seen"].endswith("+00:00") and s["last_update"]
 
     table = monitor("stories", "-c", str(config), hook=receiver.url)
     assert table.returncode == 0, table.stderr
     head, *rows = table.stdout.splitlines()
-    assert head.split()[:3] == ["ID", "SEVERITY", "FIRST"] and len(rows) == 3
+    assert head.split()[:3] == ["ID", "SEVERITY", "FIRST"] and len(rows) == 4
     assert all(len(line) <= 100 for line in table.stdout.splitlines())
     (row,) = [r for r in rows if r.split()[0] == str(august["id"])]
     assert row.split()[1] == "critical" and row.split()[6:8] == ["3", "3"]

@@ -17,18 +17,20 @@ from monitor.match.examples import example_article
 ROOT = Path(__file__).resolve().parents[1]
 BLIND = Path(__file__).parent / "data" / "blind"
 # file: (positives, of which at least this many match; traps, of which at most this many alert)
-FLOOR = {"english": (55, 54, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50, 35, 0),
+FLOOR = {"english": (55, 55, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50, 35, 0),
          "headlines": (53, 52, 46, 0), "arabic2": (45, 45, 30, 0),
          # the third session's sets (README: "The third round"); us_press 33 → 32 and strikes
          # 24 → 23 in the eighth session: two US strike reports matched only on the sentence
          # recalling the attack before them ("in recent weeks", "earlier this month"), now
-         # background (README: "Leaders and recalled attacks")
-         "us_press": (33, 32, 22, 0), "arabic3": (33, 33, 22, 0), "flashes": (36, 36, 24, 0),
+         # background (README: "Leaders and recalled attacks"); both back in the ninth, the
+         # strike rule reading its group in the next sentences (README: "US strikes over two
+         # sentences")
+         "us_press": (33, 33, 22, 0), "arabic3": (33, 33, 22, 0), "flashes": (36, 36, 24, 0),
          "syria_kurdistan": (33, 33, 22, 0),
          # held out from the third round's changes, then used (README: "The fourth round")
-         "regional_en": (36, 36, 24, 0), "panarab_ar": (36, 34, 24, 1),
+         "regional_en": (36, 36, 24, 0), "panarab_ar": (36, 35, 24, 1),
          # US strike reports, held out from "likely American" (README: "US strikes")
-         "strikes": (28, 23, 22, 2),
+         "strikes": (28, 25, 22, 2),
          # the fourth session's, held out from its first changes (README: "The fifth round")
          "wires": (42, 41, 28, 2), "longform": (28, 28, 32, 2),
          # held out from every other change of the fourth session (README)
@@ -41,7 +43,7 @@ FLOOR = {"english": (55, 54, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50
          # the fifth session's (README: "The sixth round: headlines"): genre pieces, held out
          # from the headline vetoes' first list, then used; a week's mix, held out, one word
          # list made from it; genre pieces again, held out from the second list, then used
-         "genre": (28, 24, 42, 8), "week": (24, 24, 46, 1), "genre2": (30, 29, 50, 5),
+         "genre": (28, 24, 42, 7), "week": (24, 24, 46, 1), "genre2": (30, 29, 50, 5),
          # a month of coverage in which every trap retells an attack: held out from the
          # headline vetoes, then used for the background lists
          "month": (32, 32, 48, 11),
@@ -57,7 +59,11 @@ FLOOR = {"english": (55, 54, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50
          # before the changes made from them, then used
          "leaders": (30, 24, 30, 0), "recalls": (30, 29, 30, 6), "mixed": (30, 29, 30, 2),
          # written after every change of the session, measured once and left as measured
-         "final2": (30, 30, 30, 1)}
+         "final2": (30, 30, 30, 1),
+         # the ninth session's (README: "US strikes over two sentences"): measured first on the
+         # rules of its start, then used. threats2's t2-034 is a US strike on Kataib Hezbollah its
+         # helper labelled a trap, which the retaliation rule reports by design
+         "strikes2": (30, 27, 30, 0), "threats2": (30, 26, 30, 1)}
 # sets of whole pages as an extractor gives them: the extract stage's cleaning applies
 EXTRACTED = {"longform"}
 

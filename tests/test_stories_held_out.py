@@ -25,11 +25,14 @@ FLOORS = {
     "held-out-2022-2025.jsonl": (set(), 3, 1),
     # E15: the US strike that killed Nujaba's commander, alerted first by Nujaba's statement on
     # it ("…إثر عدوان أمريكي", labelled E16, the threat that names no target); E17: Lebanon's
-    # Hezbollah, which must never alert
-    "held-out-2019-2025.jsonl": ({"E15", "E17"}, 3, 2),
+    # Hezbollah, which must never alert. 2 → 3 stories holding two events in the ninth session:
+    # the factions' vow to answer the al-Qaim strikes (E09) joins the strikes' story (E07)
+    "held-out-2019-2025.jsonl": ({"E15", "E17"}, 3, 3),
     # L05: a threat that names no target; DECOY-1: Lebanon's Hezbollah. L12/L14: Ain al-Asad on
-    # two days, the second told without a repeat
-    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 0, 1),
+    # two days, the second told without a repeat. Since the ninth session L05's English report
+    # (the factions' vow of revenge for the US strikes) matches and joins the strikes' story
+    # (L03): 1 → 2 stories holding two events
+    "held-out-final-2020-2023.jsonl": ({"L05", "DECOY-1"}, 0, 2),
     # the third session's (README): A01/A02, the K-1 attack and the US strikes answering it,
     # joined by a strike report that retells the attack; A15/A17, Conoco's rockets and the US
     # response the same night
@@ -38,19 +41,22 @@ FLOORS = {
     # held out from every change of the third session; C13: a US strike on a PMF base alone,
     # which the retaliation rule leaves out
     "held-out-third-strikes.jsonl": ({"C13", "DECOY-1"}, 0, 0),
-    # the fourth session's (README), held out from its story changes; D04: a US strike whose
-    # Pentagon statement reads as the Erbil attack it answers (old, so stale), the other
-    # reports matching no rule
-    "held-out-fourth.jsonl": ({"D04", "DECOY-1"}, 2, 0),
+    # the fourth session's (README), held out from its story changes; D04, a US strike whose
+    # Pentagon statement read as the Erbil attack it answers, alerts since the ninth session
+    # (the strike rule reads its group in the next sentences)
+    "held-out-fourth.jsonl": ({"DECOY-1"}, 2, 0),
     # held out from every change of the fourth session (README). F11: Green Village, joined to
     # Conoco's story of the same night by reports that retell both
     "held-out-fourth-final.jsonl": ({"F11", "DECOY-1"}, 4, 1),
     # the fifth session's (README "The same toll"): deadly attacks told many ways. G16: the
-    # dignified transfer, which joins Tower 22's story; G17: US strikes naming no group, which
-    # no rule reads; DECOY-1/2: Lebanon's Hezbollah, the Houthis on a tanker
-    "held-out-fifth.jsonl": ({"G16", "G17", "DECOY-1", "DECOY-2"}, 4, 1),
-    # written after every change of the fifth session, then used in the sixth (README)
-    "held-out-sixth.jsonl": ({"DECOY-1"}, 1, 0),
+    # dignified transfer, which joins Tower 22's story; DECOY-1/2: Lebanon's Hezbollah, the
+    # Houthis on a tanker. G17, US strikes naming no group in their sentence, alerts since the
+    # ninth session
+    "held-out-fifth.jsonl": ({"G16", "DECOY-1", "DECOY-2"}, 4, 1),
+    # written after every change of the fifth session, then used in the sixth (README). 1 → 2
+    # duplicates in the ninth session: H13's Arabic report now matches and joins the strikes'
+    # story, after which AFP's (naming no group, only "south of Baghdad") no longer does
+    "held-out-sixth.jsonl": ({"DECOY-1"}, 2, 0),
     # the sixth session's (README "Parts of a country"), written before its story changes;
     # DECOY-1/2: Lebanon's Hezbollah, the Houthis
     "held-out-seventh.jsonl": ({"DECOY-1", "DECOY-2"}, 2, 1),
@@ -62,7 +68,10 @@ FLOORS = {
     "held-out-ninth.jsonl": ({"M12", "DECOY-1", "DECOY-2"}, 3, 1),
     # written after every other change of the sixth session, replayed at 6d75ff1 and at its
     # end, and left as measured (README)
-    "held-out-tenth.jsonl": ({"DECOY-1", "DECOY-2"}, 2, 0),
+    "held-out-tenth.jsonl": ({"DECOY-1", "DECOY-2"}, 1, 0),
+    # the ninth session's, replayed on the rules of its start and after its changes, the same
+    # both times (README)
+    "held-out-eleventh.jsonl": ({"DECOY-1", "DECOY-2"}, 6, 1),
 }
 
 
