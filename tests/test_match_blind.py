@@ -63,7 +63,9 @@ FLOOR = {"english": (55, 55, 35, 0), "arabic": (45, 44, 25, 0), "syria": (50, 50
          # the ninth session's (README: "US strikes over two sentences"): measured first on the
          # rules of its start, then used. threats2's t2-034 is a US strike on Kataib Hezbollah its
          # helper labelled a trap, which the retaliation rule reports by design
-         "strikes2": (30, 27, 30, 0), "threats2": (30, 26, 30, 1)}
+         "strikes2": (30, 27, 30, 0), "threats2": (30, 26, 30, 1),
+         # written after every change of the ninth session, measured once and left as measured
+         "final3": (30, 30, 30, 3)}
 # sets of whole pages as an extractor gives them: the extract stage's cleaning applies
 EXTRACTED = {"longform"}
 
