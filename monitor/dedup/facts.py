@@ -140,8 +140,9 @@ def entity_regions(entities: Iterable[NamedEntity]) -> Regions:
 
 
 class Regions(dict[str, str]):
-    """What :func:`entity_regions` gives: each base's or place's place, and the chain each
-    lies in, followed once per name (the story stage asks for it per story weighed)."""
+    """What :func:`entity_regions` gives: each base's or place's place (and each leader's
+    group), and the chain each lies in, followed once per name (the story stage asks for it per
+    story weighed)."""
 
     def __init__(self) -> None:
         super().__init__()
